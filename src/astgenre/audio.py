@@ -1,0 +1,442 @@
+"""Decode audio files (MP3 and anything else FFmpeg reads) to mono float32 excerpts with PyAV."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path, PurePosixPath
+
+import av
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+MIDDLE = "middle"
+ON_ERROR = ("skip", "fail")
+ERROR_COLUMNS = ["track_id", "path", "error"]
+
+# Decoded before `start` after a seek and dropped: the MP3 bit reservoir and the resampler's filter
+# need a little history before the first sample we keep.
+_PREROLL_S = 0.1
+# A seek that lands later than `start` by more than this is not trusted (we decode from the beginning).
+_LATE_TOLERANCE_S = 1e-3
+# Header durations outside (0, this] are ignored.
+_MAX_PLAUSIBLE_S = 24 * 3600.0
+# Decoded audio shorter than the header claims by more than this is reported as truncated.
+_TRUNCATION_TOLERANCE_S = 0.5
+
+
+class DecodeError(RuntimeError):
+    """An audio file could not be decoded; ``str()`` is the one line ``"path: reason"``."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = " ".join(str(reason).split())
+        super().__init__(f"{self.path}: {self.reason}")
+
+    def __reduce__(self):  # keep picklable (multiprocessing) despite the two-argument constructor
+        return type(self), (self.path, self.reason)
+
+
+class DecodeFailures(RuntimeError):
+    """Some tracks of :func:`decode_tracks` failed; ``errors`` holds them (track_id, path, error)."""
+
+    def __init__(self, errors: pd.DataFrame) -> None:
+        self.errors = errors
+        lines = [f"  {row.track_id}: {row.path}: {row.error}" for row in errors.itertuples(index=False)]
+        super().__init__(
+            f"{len(errors)} track(s) could not be decoded (fix or replace these files, "
+            f"or decode with on_error='skip'):\n" + "\n".join(lines)
+        )
+
+    def __reduce__(self):
+        return type(self), (self.errors,)
+
+
+def decode(
+    path: Path,
+    *,
+    sample_rate: int = 16000,
+    start: float | str = 0.0,
+    duration: float | None = None,
+) -> np.ndarray:
+    """Decode an audio file to mono float32 at sample_rate; excerpt [start, start+duration) seconds (duration None = to the end).
+
+    start="middle" centres the excerpt on the middle of the track (with duration None: the whole track).
+    A track shorter than the excerpt gives a shorter array (the caller pads). Raises DecodeError when the
+    file cannot be opened or decoded, has no audio stream, yields no samples, or ends before `start`.
+    """
+    path = Path(path)
+    n_wanted = _check_excerpt(sample_rate, start, duration)
+    with _ffmpeg_logs():
+        if start == MIDDLE:
+            return _decode_middle(path, sample_rate, n_wanted)
+        return _decode_at(path, sample_rate, float(start), n_wanted)
+
+
+def decode_tracks(
+    tracks: Iterable[tuple[str, Path]],
+    out_dir: Path,
+    *,
+    sample_rate: int = 16000,
+    start: float | str = 0.0,
+    duration: float | None = None,
+    on_error: str = "skip",
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Decode (track_id, path) pairs to out_dir/<track_id>.npy (float32, 1-D); return the errors (columns track_id, path, error).
+
+    Each .npy is written atomically; a stale .npy of a track that now fails is removed, so out_dir holds
+    exactly the tracks that decoded. on_error="skip" returns the errors; "fail" decodes everything, then
+    raises DecodeFailures listing all errors. A track_id may contain "/" (sub-folders are created).
+    """
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+    _check_excerpt(sample_rate, start, duration)
+    items = [(str(track_id), Path(path)) for track_id, path in tracks]
+    _check_track_ids([track_id for track_id, _ in items])
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    from tqdm.auto import tqdm
+
+    errors = []
+    for track_id, path in tqdm(items, desc="decode", unit="track", disable=not progress):
+        target = out_dir / f"{track_id}.npy"
+        try:
+            audio = decode(path, sample_rate=sample_rate, start=start, duration=duration)
+        except DecodeError as exc:
+            log.warning("track %s not decoded: %s", track_id, exc)
+            errors.append({"track_id": track_id, "path": str(path), "error": exc.reason})
+            target.unlink(missing_ok=True)
+            continue
+        _save_npy_atomic(target, audio)
+    errors_frame = pd.DataFrame(errors, columns=ERROR_COLUMNS)
+    if on_error == "fail" and len(errors_frame):
+        raise DecodeFailures(errors_frame)
+    return errors_frame
+
+
+# --------------------------------------------------------------------------- arguments
+
+
+def _check_excerpt(sample_rate: int, start: float | str, duration: float | None) -> int | None:
+    """Validate the excerpt arguments; return the wanted number of output samples (None = to the end)."""
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
+        raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+    if isinstance(start, str):
+        if start != MIDDLE:
+            raise ValueError(f"start must be seconds >= 0 or {MIDDLE!r}, got {start!r}")
+    elif isinstance(start, bool) or not isinstance(start, (int, float, np.number)) or not (
+        math.isfinite(start) and start >= 0
+    ):
+        raise ValueError(f"start must be seconds >= 0 or {MIDDLE!r}, got {start!r}")
+    if duration is None:
+        return None
+    if isinstance(duration, bool) or not isinstance(duration, (int, float, np.number)) or not (
+        math.isfinite(duration) and duration > 0
+    ):
+        raise ValueError(f"duration must be seconds > 0 or None, got {duration!r}")
+    n_wanted = round(duration * sample_rate)
+    if n_wanted < 1:
+        raise ValueError(f"duration {duration} s is shorter than one sample at {sample_rate} Hz")
+    return n_wanted
+
+
+def _check_track_ids(track_ids: list[str]) -> None:
+    bad = [t for t in track_ids if not _is_relative_name(t)]
+    if bad:
+        raise ValueError(
+            f"track ids must be non-empty relative names without '.', '..' or empty components "
+            f"(they name out_dir/<track_id>.npy); bad: {bad[:10]}"
+        )
+    seen: set[str] = set()
+    duplicates = sorted({t for t in track_ids if t in seen or seen.add(t)})
+    if duplicates:
+        raise ValueError(f"duplicate track ids (each would overwrite the other's .npy): {duplicates[:10]}")
+
+
+def _is_relative_name(track_id: str) -> bool:
+    if not track_id or "\\" in track_id or "\0" in track_id or track_id.startswith("/"):
+        return False
+    return all(part not in ("", ".", "..") for part in track_id.split("/"))
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _save_npy_atomic(target: Path, audio: np.ndarray) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            np.save(handle, np.ascontiguousarray(audio, dtype=np.float32))
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+@contextmanager
+def _ffmpeg_logs() -> Iterator[list]:
+    """Capture FFmpeg's log lines (no terminal spam) while keeping ERROR lines for exception messages."""
+    if av.logging.get_level() is None:  # PyAV's default drops everything, which also blanks error details
+        av.logging.set_level(av.logging.ERROR)
+    with av.logging.Capture() as logs:
+        yield logs
+
+
+@dataclass
+class _Read:
+    """Result of one pass over a file."""
+
+    audio: np.ndarray
+    at_end: bool  # the stream ended (rather than us stopping once the excerpt was complete)
+    header_s: float | None  # duration the headers claim, when plausible
+    failures: int  # packets the decoder rejected
+    last_failure: str
+
+
+class _Unlocatable(Exception):
+    """A seek went somewhere we cannot trust; decode from the beginning instead."""
+
+
+def _decode_at(path: Path, sample_rate: int, start: float, n_wanted: int | None) -> np.ndarray:
+    read = None
+    if start > 0:
+        try:
+            read = _read(path, sample_rate, start, n_wanted, seek=True)
+        except _Unlocatable:
+            read = None
+        if read is not None and read.audio.size == 0:
+            read = None  # seek landed past the data, or the file is bad: find out for sure below
+    if read is None:
+        read = _read(path, sample_rate, start, n_wanted, seek=False)
+    if read.audio.size == 0:
+        _raise_empty(path, sample_rate, start, read)
+    _warn_if_damaged(path, start, sample_rate, read)
+    return read.audio
+
+
+def _decode_middle(path: Path, sample_rate: int, n_wanted: int | None) -> np.ndarray:
+    if n_wanted is None:
+        return _decode_at(path, sample_rate, 0.0, None)
+    header_s = _header_duration(path)
+    if header_s is not None:
+        start = max(0.0, (header_s - n_wanted / sample_rate) / 2)
+        if start == 0.0:  # track (claims to be) no longer than the excerpt: take it all from the start
+            return _decode_at(path, sample_rate, 0.0, n_wanted)
+        try:
+            read = _read(path, sample_rate, start, n_wanted, seek=True)
+        except _Unlocatable:
+            read = None
+        if read is not None and read.audio.size == n_wanted:
+            _warn_if_damaged(path, start, sample_rate, read)
+            return read.audio
+        # The header overstated the length (truncated file, bad estimate): measure it by decoding.
+    full = _decode_at(path, sample_rate, 0.0, None)
+    offset = max(0, (full.size - n_wanted) // 2)
+    return full[offset : offset + n_wanted].copy()
+
+
+def _raise_empty(path: Path, sample_rate: int, start: float, read: _Read) -> None:
+    detail = f" ({read.failures} packet(s) rejected, last: {read.last_failure})" if read.failures else ""
+    if start > 0:
+        whole = _read(path, sample_rate, 0.0, None, seek=False)
+        if whole.audio.size:
+            raise DecodeError(
+                path,
+                f"start {start:.3f} s is at or past the end of the track ({whole.audio.size / sample_rate:.3f} s)",
+            )
+    raise DecodeError(path, f"no audio samples could be decoded{detail}")
+
+
+def _warn_if_damaged(path: Path, start: float, sample_rate: int, read: _Read) -> None:
+    if read.failures:
+        log.warning(
+            "%s: decoder rejected %d packet(s) (last: %s); kept the %.3f s that decoded",
+            path, read.failures, read.last_failure, read.audio.size / sample_rate,
+        )
+    if read.at_end and read.header_s is not None:
+        end_s = start + read.audio.size / sample_rate
+        if read.header_s - end_s > max(_TRUNCATION_TOLERANCE_S, 0.02 * read.header_s):
+            log.warning(
+                "%s: audio ends at %.3f s but the header claims %.3f s (truncated file?); using what decoded",
+                path, end_s, read.header_s,
+            )
+
+
+def _open(path: Path):
+    """Open `path`; return (container, first audio stream) or raise DecodeError."""
+    if not path.is_file():
+        raise DecodeError(path, "no such file" if not path.exists() else "not a regular file")
+    if path.stat().st_size == 0:
+        raise DecodeError(path, "file is empty (0 bytes)")
+    try:
+        container = av.open(str(path), mode="r")
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise DecodeError(path, f"cannot open: {_describe(exc)}") from exc
+    if not container.streams.audio:
+        container.close()
+        raise DecodeError(path, f"no audio stream (container format {container.format.name!r})")
+    return container, container.streams.audio[0]
+
+
+def _header_duration(path: Path) -> float | None:
+    container, stream = _open(path)
+    with container:
+        return _claimed_seconds(container, stream)
+
+
+def _claimed_seconds(container, stream) -> float | None:
+    """Duration from the stream or container header, or None when absent or implausible."""
+    seconds = None
+    if stream.duration is not None and stream.time_base is not None:
+        seconds = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        seconds = container.duration / av.time_base
+    if seconds is None or not (0 < seconds <= _MAX_PLAUSIBLE_S):
+        return None
+    return seconds
+
+
+def _read(path: Path, sample_rate: int, start: float, n_wanted: int | None, *, seek: bool) -> _Read:
+    """Decode from `start` (seconds) up to `n_wanted` output samples (None: to the end).
+
+    seek=False decodes from the first packet and counts samples; seek=True seeks to just before `start`
+    and locates the first frame by its timestamp, raising _Unlocatable when that is not possible.
+    """
+    container, stream = _open(path)
+    with container:
+        header_s = _claimed_seconds(container, stream)
+        time_base = stream.time_base
+        origin = stream.start_time or 0
+        seeked = seek and start > _PREROLL_S  # close to the beginning, decoding from there is as cheap
+        if seeked:
+            if time_base is None:
+                raise _Unlocatable("stream has no time base")
+            try:
+                container.seek(origin + int((start - _PREROLL_S) / time_base), stream=stream)
+            except av.FFmpegError as exc:
+                raise _Unlocatable(_describe(exc)) from exc
+
+        to_drop: int | None = None  # output samples before `start` still to discard
+        chunks: list[np.ndarray] = []
+        n_kept = 0
+        resampler = _Resampler(sample_rate)
+        packets = _Packets(container, stream)
+        stopped = False
+        for packet in packets:
+            for frame in packets.decode(packet):
+                if to_drop is None:
+                    to_drop = round((start - _frame_seconds(frame, time_base, origin, seeked)) * sample_rate)
+                    if to_drop < -round(_LATE_TOLERANCE_S * sample_rate):
+                        raise _Unlocatable(f"seek landed {-to_drop / sample_rate:.3f} s after the target")
+                    to_drop = max(to_drop, 0)
+                for chunk in resampler.push(frame):
+                    to_drop, n_kept = _keep(chunk, to_drop, chunks, n_kept)
+            if n_wanted is not None and n_kept >= n_wanted:
+                stopped = True
+                break
+        for chunk in resampler.flush():
+            to_drop, n_kept = _keep(chunk, to_drop or 0, chunks, n_kept)
+
+    audio = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+    if n_wanted is not None:
+        audio = audio[:n_wanted]
+    return _Read(np.ascontiguousarray(audio, dtype=np.float32), not stopped, header_s, packets.failures, packets.last_failure)
+
+
+def _frame_seconds(frame, time_base: Fraction | None, origin: int, seeked: bool) -> float:
+    """Time of the first decoded frame relative to the stream start."""
+    if not seeked:
+        return 0.0  # decoding from the first packet: sample counting is exact
+    if frame.pts is None or time_base is None:
+        raise _Unlocatable("decoded frames carry no timestamps")
+    return float((frame.pts - origin) * time_base)
+
+
+def _keep(chunk: np.ndarray, to_drop: int, chunks: list[np.ndarray], n_kept: int) -> tuple[int, int]:
+    if to_drop:
+        cut = min(to_drop, chunk.size)
+        chunk = chunk[cut:]
+        to_drop -= cut
+    if chunk.size:
+        chunks.append(chunk)
+        n_kept += chunk.size
+    return to_drop, n_kept
+
+
+class _Packets:
+    """Demux one stream, decoding packet by packet and tolerating bad packets (as ffmpeg does)."""
+
+    def __init__(self, container, stream) -> None:
+        self._iter = container.demux(stream)
+        self.failures = 0
+        self.last_failure = ""
+
+    def __iter__(self):
+        while True:
+            try:
+                packet = next(self._iter)
+            except StopIteration:
+                return
+            except av.FFmpegError as exc:  # read error mid-file: keep what decoded so far
+                self._fail(exc)
+                return
+            yield packet
+
+    def decode(self, packet) -> list:
+        try:
+            return packet.decode()
+        except av.FFmpegError as exc:
+            self._fail(exc)
+            return []
+
+    def _fail(self, exc: Exception) -> None:
+        self.failures += 1
+        self.last_failure = _describe(exc)
+
+
+class _Resampler:
+    """av.AudioResampler to mono flt at `rate`, rebuilt (after a flush) if the input format changes."""
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self._resampler = None
+        self._key = None
+
+    def push(self, frame) -> list[np.ndarray]:
+        key = (frame.format.name, frame.layout.name, frame.sample_rate)
+        out = []
+        if self._resampler is not None and key != self._key:
+            out = self.flush()
+        if self._resampler is None:
+            self._resampler = av.AudioResampler(format="flt", layout="mono", rate=self.rate)
+            self._key = key
+        return out + _samples(self._resampler.resample(frame))
+
+    def flush(self) -> list[np.ndarray]:
+        if self._resampler is None:
+            return []
+        out = _samples(self._resampler.resample(None))
+        self._resampler = None
+        return out
+
+
+def _samples(frames: list) -> list[np.ndarray]:
+    # A pass-through resampler hands back the decoder's own frame (and None on flush): copy, skip None.
+    return [np.array(f.to_ndarray(), dtype=np.float32).reshape(-1) for f in frames if f is not None]
+
+
+def _describe(exc: Exception) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__

@@ -1,0 +1,74 @@
+"""Number formatting and Markdown tables for the human-readable report files.
+
+Fractions are shown as percent with one decimal ("84.3 ± 1.2"); missing values as an en dash.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import pandas as pd
+
+MISSING = "–"
+
+
+def _missing(value: float | None) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value)
+
+
+def percent(value: float | None) -> str:
+    """A fraction as percent with one decimal ("0.843" -> "84.3")."""
+    return MISSING if _missing(value) else f"{100 * value:.1f}"
+
+
+def mean_std(mean: float | None, std: float | None) -> str:
+    """"84.3 ± 1.2", or "84.3" when std is missing (one seed)."""
+    if _missing(mean):
+        return MISSING
+    return percent(mean) if _missing(std) else f"{percent(mean)} ± {percent(std)}"
+
+
+def interval(low: float | None, high: float | None) -> str:
+    """"[82.1, 86.5]" in percent, or the missing mark."""
+    if _missing(low) or _missing(high):
+        return MISSING
+    return f"[{percent(low)}, {percent(high)}]"
+
+
+def mean_std_interval(mean: float | None, std: float | None, low: float | None, high: float | None) -> str:
+    """"84.3 ± 1.2 [82.1, 86.5]"; only the parts that exist."""
+    text = mean_std(mean, std)
+    ci = interval(low, high)
+    return text if ci == MISSING else f"{text} {ci}"
+
+
+def signed_points(value: float | None) -> str:
+    """A difference of fractions in percentage points with sign ("+1.3")."""
+    return MISSING if _missing(value) else f"{100 * value:+.1f}"
+
+
+def p_value(value: float | None) -> str:
+    """Three significant digits, "< 0.001" below that."""
+    if _missing(value):
+        return MISSING
+    return "< 0.001" if value < 0.001 else f"{value:.3g}"
+
+
+def markdown_table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
+    """A GitHub-flavoured Markdown table (pipes in cells escaped)."""
+
+    def cell(value: object) -> str:
+        return MISSING if value is None else str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(h) for h in headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    for row in rows:
+        if len(row) != len(headers):
+            raise ValueError(f"markdown_table: row has {len(row)} cells for {len(headers)} headers: {row}")
+        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def class_title(cls: str) -> str:
+    """A class name for people: "jazz_blues" -> "jazz/blues"."""
+    return cls.replace("_", "/")

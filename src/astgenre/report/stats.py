@@ -1,0 +1,146 @@
+"""Statistics of the study: intervals over seeds, bootstrap over tracks, paired tests."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+from statsmodels.stats.contingency_tables import mcnemar
+
+from astgenre.labels import CLASSES, LABEL2ID
+from astgenre.metrics import scores_from_confusion
+
+PAIRED_T_TEST = "paired t-test (scipy.stats.ttest_rel)"
+WILCOXON_TEST = "Wilcoxon signed-rank (scipy.stats.wilcoxon)"
+MCNEMAR_TEST = "McNemar exact (statsmodels mcnemar, exact=True)"
+BOOTSTRAP_METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "macro_f1")
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """One hypothesis test: its name, statistic, two-sided p-value, sample size and a note.
+
+    statistic and p_value are NaN when the test cannot be run; ``note`` then says why.
+    ``discordant`` holds McNemar's (baseline-only correct, variant-only correct) counts.
+    """
+
+    test: str
+    statistic: float
+    p_value: float
+    n: int
+    note: str = ""
+    discordant: tuple[int, int] | None = None
+
+
+def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """Student-t confidence interval of the mean; ``(nan, nan)`` with fewer than 2 values."""
+    x = np.asarray(values, dtype=float)
+    if np.isnan(x).any():
+        raise ValueError(f"t_interval got NaN among {x.tolist()}")
+    if x.size < 2:
+        return (math.nan, math.nan)
+    half = stats.t.ppf(0.5 + confidence / 2, df=x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
+    return (float(x.mean() - half), float(x.mean() + half))
+
+
+def describe(values: Sequence[float], confidence: float = 0.95) -> dict[str, float]:
+    """n, mean, std (ddof=1) and t-interval (ci_low, ci_high) of values; std/CI NaN for one value."""
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        raise ValueError("describe needs at least one value")
+    low, high = t_interval(x, confidence)
+    return {
+        "n": int(x.size),
+        "mean": float(x.mean()),
+        "std": float(x.std(ddof=1)) if x.size > 1 else math.nan,
+        "ci_low": low,
+        "ci_high": high,
+    }
+
+
+def bootstrap_ci(
+    labels: Sequence[str],
+    predicted: Sequence[str],
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap CIs over tracks of accuracy, balanced accuracy and macro-F1.
+
+    Tracks are resampled with replacement ``n_boot`` times with ``numpy.random.default_rng(seed)``,
+    so equal inputs and seed give equal intervals.
+    """
+    y_true = np.array([LABEL2ID[str(label)] for label in labels])
+    y_pred = np.array([LABEL2ID[str(label)] for label in predicted])
+    if y_true.size == 0 or y_true.shape != y_pred.shape:
+        raise ValueError(f"bootstrap_ci needs equally many labels and predictions, got {y_true.size} and {y_pred.size}")
+    k = len(CLASSES)
+    codes = y_true * k + y_pred
+    rng = np.random.default_rng(seed)
+    samples = rng.integers(0, codes.size, size=(n_boot, codes.size))
+    offsets = (np.arange(n_boot) * k * k)[:, None]
+    confusions = np.bincount((codes[samples] + offsets).ravel(), minlength=n_boot * k * k).reshape(n_boot, k, k)
+    scores = scores_from_confusion(confusions)
+    tail = 100 * (1 - confidence) / 2
+    return {
+        metric: tuple(float(v) for v in np.percentile(scores[metric], [tail, 100 - tail]))
+        for metric in BOOTSTRAP_METRICS
+    }
+
+
+def paired_seed_tests(baseline: Mapping[int, float], variant: Mapping[int, float]) -> list[TestResult]:
+    """Paired t-test and Wilcoxon signed-rank test of variant vs baseline, paired by seed.
+
+    Only seeds present in both mappings are paired. The tests are NaN with a note when fewer than
+    2 seeds pair up or when every difference is zero.
+    """
+    seeds = sorted(set(baseline) & set(variant))
+    a = np.array([baseline[s] for s in seeds], dtype=float)
+    b = np.array([variant[s] for s in seeds], dtype=float)
+    n = len(seeds)
+    unpaired = sorted(set(baseline) ^ set(variant))
+    unpaired_note = f"seeds without a partner left out: {unpaired}" if unpaired else ""
+    if n < 2:
+        reason = f"not run: {n} paired seed(s), at least 2 needed"
+        return [TestResult(name, math.nan, math.nan, n, _join(reason, unpaired_note)) for name in (PAIRED_T_TEST, WILCOXON_TEST)]
+    differences = b - a
+    if np.all(differences == 0):
+        reason = "not run: all paired differences are zero"
+        return [TestResult(name, math.nan, math.nan, n, _join(reason, unpaired_note)) for name in (PAIRED_T_TEST, WILCOXON_TEST)]
+    results = []
+    if np.all(differences == differences[0]):
+        results.append(TestResult(PAIRED_T_TEST, math.nan, math.nan, n, _join("not run: the paired differences have zero variance", unpaired_note)))
+    else:
+        t = stats.ttest_rel(b, a)
+        results.append(TestResult(PAIRED_T_TEST, float(t.statistic), float(t.pvalue), n, unpaired_note))
+    w = stats.wilcoxon(b, a)
+    zeros = int(np.sum(differences == 0))
+    zero_note = f"{zeros} zero difference(s) dropped (zero_method='wilcox')" if zeros else ""
+    results.append(TestResult(WILCOXON_TEST, float(w.statistic), float(w.pvalue), n, _join(zero_note, unpaired_note)))
+    return results
+
+
+def mcnemar_exact(baseline_correct: Sequence[bool], variant_correct: Sequence[bool]) -> TestResult:
+    """McNemar's exact test on paired correctness (one entry per paired track).
+
+    ``discordant`` = (baseline right and variant wrong, baseline wrong and variant right); the
+    statistic is statsmodels' (the smaller discordant count). NaN with a note when there are no
+    discordant pairs.
+    """
+    a = np.asarray(baseline_correct, dtype=bool)
+    b = np.asarray(variant_correct, dtype=bool)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"mcnemar_exact needs two equally long 1-d sequences, got shapes {a.shape} and {b.shape}")
+    table = np.array([[np.sum(a & b), np.sum(a & ~b)], [np.sum(~a & b), np.sum(~a & ~b)]])
+    discordant = (int(table[0, 1]), int(table[1, 0]))
+    if sum(discordant) == 0:
+        return TestResult(MCNEMAR_TEST, math.nan, math.nan, int(a.size), "not run: no discordant pairs", discordant)
+    result = mcnemar(table, exact=True)
+    return TestResult(MCNEMAR_TEST, float(result.statistic), float(result.pvalue), int(a.size), "", discordant)
+
+
+def _join(*notes: str) -> str:
+    return "; ".join(note for note in notes if note)

@@ -1,0 +1,266 @@
+"""Fine-tuning one run (variant, seed) with the Hugging Face Trainer; selection on the development split."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import WeightedRandomSampler
+from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
+from transformers.trainer_utils import get_last_checkpoint
+
+from .data import EvaluationWindows, TrainingWindows, aggregate_tracks, load_split
+from .dataset import read_index
+from .features import FbankSettings
+from .labels import CLASSES, LABEL2ID
+from .metrics import track_metrics
+from .model import load_for_finetuning, save_run_info
+from .weighting import class_weights, sample_weights, weighted_cross_entropy
+
+log = logging.getLogger(__name__)
+
+HISTORY_COLUMNS = [
+    "epoch", "step", "train_loss", "learning_rate",
+    "dev_loss", "dev_accuracy", "dev_macro_f1", "dev_balanced_accuracy", "dev_weighted_f1",
+]
+
+
+class MixupCollator:
+    """Stack windows; with alpha > 0, mix pairs of windows and their one-hot labels (Zhang et al., 2018)."""
+
+    def __init__(self, alpha: float = 0.0, n_classes: int = len(CLASSES)) -> None:
+        self.alpha = alpha
+        self.n_classes = n_classes
+
+    def __call__(self, batch: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        x = torch.stack([item["input_values"] for item in batch])
+        y = torch.stack([item["labels"] for item in batch])
+        if self.alpha <= 0 or len(batch) < 2:
+            return {"input_values": x, "labels": y}
+        lam = float(np.random.beta(self.alpha, self.alpha))
+        perm = torch.randperm(len(batch))
+        onehot = torch.nn.functional.one_hot(y, self.n_classes).float()
+        return {"input_values": lam * x + (1 - lam) * x[perm], "labels": lam * onehot + (1 - lam) * onehot[perm]}
+
+
+class WindowTrainer(Trainer):
+    """Trainer whose only change is an optional class-balanced training sampler."""
+
+    def __init__(self, *args: Any, balanced_weights: np.ndarray | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.balanced_weights = balanced_weights
+
+    def _get_train_sampler(self, train_dataset=None):  # noqa: ANN001 - Trainer's signature
+        if self.balanced_weights is None:
+            return super()._get_train_sampler(train_dataset)
+        generator = torch.Generator().manual_seed(self.args.data_seed if self.args.data_seed is not None else self.args.seed)
+        return WeightedRandomSampler(
+            torch.as_tensor(self.balanced_weights, dtype=torch.double), len(self.balanced_weights), generator=generator
+        )
+
+
+def layerwise_param_groups(model: torch.nn.Module, lr: float, decay: float, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW parameter groups with layer-wise learning-rate decay: the head gets lr, layer i of L gets
+    lr * decay**(L - i), the embeddings lr * decay**(L + 1). Biases and norms get no weight decay."""
+    n_layers = model.config.num_hidden_layers
+    groups: dict[tuple[float, float], list[torch.nn.Parameter]] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        if ".embeddings." in name or name.startswith("audio_spectrogram_transformer.embeddings"):
+            depth = n_layers + 1
+        elif ".layer." in name:
+            depth = n_layers - int(name.split(".layer.")[1].split(".")[0])
+        elif name.startswith("audio_spectrogram_transformer."):
+            depth = 0  # final layernorm
+        else:
+            depth = 0  # classifier head
+        wd = 0.0 if param.ndim == 1 else weight_decay
+        groups.setdefault((lr * decay**depth, wd), []).append(param)
+    return [{"params": params, "lr": group_lr, "weight_decay": wd} for (group_lr, wd), params in groups.items()]
+
+
+def history_table(log_history: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """The Trainer's log history as one row per logging step or evaluation (columns HISTORY_COLUMNS)."""
+    rows = []
+    for entry in log_history:
+        if "loss" in entry:
+            rows.append({"epoch": entry.get("epoch"), "step": entry.get("step"), "train_loss": entry["loss"],
+                         "learning_rate": entry.get("learning_rate")})
+        elif "eval_loss" in entry:
+            row = {"epoch": entry.get("epoch"), "step": entry.get("step"), "dev_loss": entry["eval_loss"]}
+            for key in ("accuracy", "macro_f1", "balanced_accuracy", "weighted_f1"):
+                row[f"dev_{key}"] = entry.get(f"eval_{key}")
+            rows.append(row)
+    return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+
+
+def _precision(setting: str) -> bool:
+    """Whether to train in bf16."""
+    if setting == "bf16":
+        return True
+    return setting == "auto" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def train_run(
+    *,
+    index_path: Path,
+    feature_dirs: Iterable[Path],
+    checkpoint: str | Path,
+    model_dir: Path,
+    work_dir: Path,
+    history_path: Path,
+    summary_path: Path,
+    recipe: Mapping[str, Any],
+    seed: int,
+    variant: str,
+    settings: FbankSettings = FbankSettings(),
+    threads: int | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Fine-tune one run and save the selected (best on development) model to model_dir.
+
+    Reads only the training and development splits. A run interrupted midway resumes from the last
+    checkpoint in work_dir when called again; work_dir is removed after success.
+    """
+    if threads:
+        torch.set_num_threads(threads)
+    set_seed(seed)
+    feature_dirs = list(feature_dirs)
+    index = read_index(index_path)
+    train_tracks, train_arrays = load_split(index, "training", feature_dirs)
+    dev_tracks, dev_arrays = load_split(index, "development", feature_dirs)
+
+    model = load_for_finetuning(checkpoint)
+    length = int(model.config.max_length)
+    if model.config.num_mel_bins != settings.num_mel_bins:
+        raise ValueError(
+            f"checkpoint {checkpoint} expects {model.config.num_mel_bins} mel bins but features.num_mel_bins is {settings.num_mel_bins}"
+        )
+    first_only = recipe["window"] == "first"
+    train_set = TrainingWindows(
+        train_tracks, train_arrays, length, mode=recipe["window"], windows_per_track=recipe["windows_per_track"],
+        specaugment=recipe.get("specaugment"), settings=settings,
+    )
+    dev_labels = [LABEL2ID[label] for label in dev_tracks["label"]]
+    dev_set = EvaluationWindows(list(dev_tracks["track_id"]), dev_arrays, length, recipe["eval_hop_frames"],
+                                labels=dev_labels, first_only=first_only, settings=settings)
+
+    counts = np.bincount(train_set.labels, minlength=len(CLASSES))
+    weights = class_weights(counts, recipe["weighting"], recipe["effective_number_beta"])
+    weight_tensor = None if weights is None else torch.tensor(weights, dtype=torch.float32)
+    log.info("run %s seed %d: %d training tracks %s, %d development tracks, window %d frames, class weights %s",
+             variant, seed, len(train_tracks), dict(zip(CLASSES, counts.tolist())), len(dev_tracks), length,
+             None if weights is None else np.round(weights, 3).tolist())
+
+    def compute_loss(outputs, labels, num_items_in_batch=None):  # noqa: ANN001 - Trainer's signature
+        w = None if weight_tensor is None else weight_tensor.to(outputs.logits.device)
+        return weighted_cross_entropy(outputs.logits, labels, w)
+
+    def compute_metrics(prediction) -> dict[str, float]:  # noqa: ANN001
+        logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+        probs = aggregate_tracks(logits, dev_set.track_of, dev_set.n_tracks, recipe["aggregate"])
+        metrics = track_metrics(list(dev_tracks["label"]), probs)
+        return {key: metrics[key] for key in ("accuracy", "macro_f1", "balanced_accuracy", "weighted_f1")}
+
+    use_bf16 = _precision(recipe["precision"])
+    args = TrainingArguments(
+        output_dir=str(work_dir),
+        num_train_epochs=recipe["epochs"],
+        per_device_train_batch_size=recipe["batch_size"],
+        per_device_eval_batch_size=recipe["eval_batch_size"],
+        gradient_accumulation_steps=recipe["grad_accum"],
+        learning_rate=recipe["learning_rate"],
+        weight_decay=recipe["weight_decay"],
+        warmup_steps=recipe["warmup_ratio"],
+        lr_scheduler_type=recipe["scheduler"],
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model=recipe["select_metric"],
+        greater_is_better=True,
+        logging_strategy="steps",
+        logging_steps=max(1, len(train_set) // (recipe["batch_size"] * recipe["grad_accum"] * 4)),
+        seed=seed,
+        data_seed=seed,
+        bf16=use_bf16,
+        gradient_checkpointing=recipe["gradient_checkpointing"],
+        dataloader_num_workers=recipe["dataloader_workers"],
+        use_cpu=not torch.cuda.is_available(),
+        report_to=[],
+        disable_tqdm=not progress,
+        remove_unused_columns=False,
+    )
+    optimizers = (None, None)
+    if recipe.get("layer_decay"):
+        groups = layerwise_param_groups(model, recipe["learning_rate"], recipe["layer_decay"], recipe["weight_decay"])
+        optimizers = (torch.optim.AdamW(groups, lr=recipe["learning_rate"]), None)
+    callbacks = []
+    if recipe.get("early_stopping_patience"):
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=recipe["early_stopping_patience"]))
+    trainer = WindowTrainer(
+        model=model,
+        args=args,
+        data_collator=MixupCollator(recipe["mixup"]),
+        train_dataset=train_set,
+        eval_dataset=dev_set,
+        compute_loss_func=compute_loss,
+        compute_metrics=compute_metrics,
+        callbacks=callbacks,
+        optimizers=optimizers,
+        balanced_weights=sample_weights(
+            [train_set.label_of(i) for i in range(len(train_set))], len(CLASSES)
+        ) if recipe["weighting"] == "balanced_sampler" else None,
+    )
+
+    work_dir = Path(work_dir)
+    resume = get_last_checkpoint(str(work_dir)) if work_dir.is_dir() else None
+    if resume:
+        log.info("resuming from %s", resume)
+    started = time.time()
+    result = trainer.train(resume_from_checkpoint=resume)
+
+    model_dir = Path(model_dir)
+    trainer.save_model(str(model_dir))
+    save_run_info(model_dir, {
+        "variant": variant,
+        "seed": seed,
+        "checkpoint": str(checkpoint),
+        "window_frames": length,
+        "eval_hop_frames": recipe["eval_hop_frames"],
+        "window": recipe["window"],
+        "aggregate": recipe["aggregate"],
+        "features": asdict(settings),
+        "labels": list(CLASSES),
+        "select_metric": recipe["select_metric"],
+        "best_dev_metric": trainer.state.best_metric,
+    })
+    history = history_table(trainer.state.log_history)
+    history.to_csv(history_path, sep="\t", index=False)
+    summary = {
+        "variant": variant,
+        "seed": seed,
+        "select_metric": recipe["select_metric"],
+        "best_dev_metric": trainer.state.best_metric,
+        "best_checkpoint": Path(trainer.state.best_model_checkpoint).name if trainer.state.best_model_checkpoint else None,
+        "epochs_run": trainer.state.epoch,
+        "global_steps": trainer.state.global_step,
+        "resumed_from": Path(resume).name if resume else None,
+        "train_seconds": round(time.time() - started, 2),
+        "train_samples_per_second": result.metrics.get("train_samples_per_second"),
+        "recipe": dict(recipe),
+        "device": str(args.device),
+        "bf16": use_bf16,
+    }
+    Path(summary_path).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    shutil.rmtree(work_dir, ignore_errors=True)
+    return summary

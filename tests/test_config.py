@@ -1,0 +1,78 @@
+import copy
+
+import pytest
+import yaml
+
+from astgenre.config import ConfigError, changed_keys, deep_merge, load_study, resolve_study, variant_training
+
+
+@pytest.fixture
+def paths(repo):
+    return repo / "config.yaml", repo / "workflow" / "schemas" / "config.schema.yaml"
+
+
+@pytest.fixture
+def defaults(paths):
+    return yaml.safe_load(paths[0].read_text())
+
+
+def test_full_study_defaults_are_valid(defaults, paths):
+    cfg = load_study(defaults, *paths)
+    assert cfg["study"] == "ismir2004"
+    assert cfg["model"]["checkpoint"] == "MIT/ast-finetuned-audioset-10-10-0.4593"
+    assert cfg["dataset"]["url"].endswith("/records/1302992/files/ismir04_genre.zip")
+    assert set(cfg["grid"]["variants"]) >= {"none", "inverse_frequency", "reference_replica"}
+
+
+def test_demo_preset_applies_and_user_overrides_win(defaults, paths):
+    user = deep_merge(defaults, {"study": "demo", "training": {"epochs": 3}})
+    cfg = load_study(user, *paths)
+    assert cfg["dataset"]["url"] == "generated"
+    assert cfg["model"]["create"]["hidden_size"] == 64
+    assert cfg["training"]["epochs"] == 3  # the user's overlay beats the preset
+    assert cfg["training"]["learning_rate"] == 1.0e-3  # the preset beats the defaults
+
+
+def test_overlay_sets_local_archive(defaults, paths):
+    user = deep_merge(defaults, {"dataset": {"url": "file:///data/ismir04_genre.zip", "md5": "a" * 32}})
+    cfg = load_study(user, *paths)
+    assert cfg["dataset"]["url"] == "file:///data/ismir04_genre.zip"
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ({"training": {"epochs": 0}}, "training.epochs"),
+        ({"training": {"epocs": 3}}, "training.epocs"),
+        ({"bogus": 1}, "bogus"),
+        ({"audio": {"on_error": "ignore"}}, "audio.on_error"),
+        ({"dataset": {"md5": "xyz"}}, "dataset.md5"),
+        ({"grid": {"variants": ["nope"]}}, "grid.variants"),
+        ({"variants": {"none": {"weighting": "squared"}}}, "variants.none.weighting"),
+    ],
+)
+def test_bad_values_name_the_key(defaults, paths, override, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_study(deep_merge(defaults, override), *paths)
+
+
+def test_unknown_study(defaults, paths):
+    with pytest.raises(ConfigError, match="unknown study 'dmeo'"):
+        load_study(dict(defaults, study="dmeo"), *paths)
+
+
+def test_changed_keys_and_merge():
+    base = {"a": {"b": 1, "c": [1, 2]}, "d": 2}
+    assert changed_keys({"a": {"b": 1, "c": [1]}, "d": 2}, base) == {"a": {"c": [1]}}
+    merged = deep_merge(base, {"a": {"b": 5}})
+    assert merged == {"a": {"b": 5, "c": [1, 2]}, "d": 2}
+    assert base["a"]["b"] == 1
+
+
+def test_variant_training_overrides(defaults, paths):
+    cfg = load_study(defaults, *paths)
+    replica = variant_training(cfg, "reference_replica")
+    assert replica["learning_rate"] == 3.0e-5 and replica["batch_size"] == 6 and replica["grad_accum"] == 4
+    assert replica["window"] == "first" and replica["specaugment"] is None and replica["select_metric"] == "weighted_f1"
+    assert variant_training(cfg, "none")["learning_rate"] == cfg["training"]["learning_rate"]
+    assert variant_training(cfg, "inverse_frequency")["weighting"] == "inverse_frequency"

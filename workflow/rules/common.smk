@@ -1,0 +1,72 @@
+# Configuration (validated before any job runs), paths and input functions shared by all rules.
+from pathlib import Path
+
+from astgenre.config import load_study, variant_training
+from astgenre.labels import SPLITS
+
+CFG = load_study(
+    config,
+    defaults_path=Path(workflow.basedir) / "config.yaml",
+    schema_path=Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml",
+)
+STUDY = CFG["study"]
+RESULTS = f"results/{STUDY}"
+SHARDS = list(range(CFG["audio"]["shards"]))
+VARIANTS = CFG["grid"]["variants"]
+SEEDS = CFG["grid"]["seeds"]
+RUNS = [(variant, seed) for variant in VARIANTS for seed in SEEDS]
+EVAL_SPLITS = ["development", "evaluation"]
+ENV = "../envs/astgenre.yaml"
+
+
+wildcard_constraints:
+    shard=r"\d+",
+    seed=r"\d+",
+    variant="|".join(VARIANTS),
+
+
+def run_dir(variant, seed):
+    return f"{RESULTS}/runs/{variant}/seed{seed}"
+
+
+def run_files(name):
+    """One path per run of the grid, in RUNS order (e.g. run_files('history.tsv'))."""
+    return [f"{run_dir(variant, seed)}/{name}" for variant, seed in RUNS]
+
+
+def archive_source(wildcards):
+    """The generated demo archive and its checksum, when the study generates its corpus."""
+    if CFG["dataset"]["url"] == "generated":
+        return {
+            "source": f"{RESULTS}/source/ismir04_genre.zip",
+            "source_md5": f"{RESULTS}/source/ismir04_genre.zip.md5",
+        }
+    return {}
+
+
+def archive_url():
+    url = CFG["dataset"]["url"]
+    if url == "generated":
+        return (Path(RESULTS) / "source" / "ismir04_genre.zip").resolve().as_uri()
+    return url
+
+
+def checkpoint_input(wildcards):
+    """The locally created checkpoint (demo), or nothing when the checkpoint comes from the hub."""
+    return [f"{RESULTS}/checkpoint"] if CFG["model"].get("create") else []
+
+
+def checkpoint_name():
+    return f"{RESULTS}/checkpoint" if CFG["model"].get("create") else CFG["model"]["checkpoint"]
+
+
+def rule_resource(rule_name, key, default):
+    return CFG["resources"].get(rule_name, {}).get(key, default)
+
+
+def all_outputs():
+    return [
+        f"{RESULTS}/index.tsv",
+        f"{RESULTS}/decode_errors.tsv",
+        *report_outputs(),
+    ]

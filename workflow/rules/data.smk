@@ -1,0 +1,100 @@
+# Data: (generate) -> fetch -> extract -> index -> decode.
+
+
+rule generate_corpus:
+    output:
+        archive=f"{RESULTS}/source/ismir04_genre.zip",
+        md5=f"{RESULTS}/source/ismir04_genre.zip.md5",
+    log:
+        f"{RESULTS}/logs/generate_corpus.log",
+    params:
+        generate=CFG["dataset"]["generate"],
+    conda:
+        ENV
+    script:
+        "../scripts/generate_corpus.py"
+
+
+rule fetch:
+    input:
+        unpack(archive_source),
+    output:
+        archive=f"{RESULTS}/download/ismir04_genre.zip",
+        md5=f"{RESULTS}/download/ismir04_genre.zip.md5",
+    log:
+        f"{RESULTS}/logs/fetch.log",
+    params:
+        url=archive_url(),
+        md5=CFG["dataset"]["md5"],
+        record_api=CFG["dataset"].get("record_api"),
+    retries: 0
+    conda:
+        ENV
+    script:
+        "../scripts/fetch.py"
+
+
+rule extract:
+    input:
+        archive=f"{RESULTS}/download/ismir04_genre.zip",
+    output:
+        root=directory(f"{RESULTS}/data"),
+    log:
+        f"{RESULTS}/logs/extract.log",
+    conda:
+        ENV
+    script:
+        "../scripts/extract.py"
+
+
+rule index:
+    input:
+        root=f"{RESULTS}/data",
+    output:
+        index=f"{RESULTS}/index.tsv",
+        resolutions=f"{RESULTS}/index_resolutions.tsv",
+        summary=f"{RESULTS}/index_summary.json",
+        summary_md=f"{RESULTS}/index_summary.md",
+    log:
+        f"{RESULTS}/logs/index.log",
+    conda:
+        ENV
+    script:
+        "../scripts/index.py"
+
+
+rule decode:
+    input:
+        index=f"{RESULTS}/index.tsv",
+        root=f"{RESULTS}/data",
+    output:
+        audio=directory(f"{RESULTS}/audio/shard{{shard}}"),
+        errors=f"{RESULTS}/audio/shard{{shard}}.errors.tsv",
+    log:
+        f"{RESULTS}/logs/decode/shard{{shard}}.log",
+    params:
+        shard=lambda wildcards: int(wildcards.shard),
+        shards=len(SHARDS),
+        sample_rate=CFG["audio"]["sample_rate"],
+        start=CFG["audio"]["start"],
+        duration=CFG["audio"]["duration"],
+        on_error=CFG["audio"]["on_error"],
+    conda:
+        ENV
+    script:
+        "../scripts/decode.py"
+
+
+rule decode_errors:
+    input:
+        expand(f"{RESULTS}/audio/shard{{shard}}.errors.tsv", shard=SHARDS),
+    output:
+        f"{RESULTS}/decode_errors.tsv",
+    log:
+        f"{RESULTS}/logs/decode_errors.log",
+    params:
+        on_error=CFG["audio"]["on_error"],
+    conda:
+        ENV
+    script:
+        "../scripts/decode_errors.py"

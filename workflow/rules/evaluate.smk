@@ -1,0 +1,27 @@
+# Evaluation: track-level predictions of each run on the development and the held-out evaluation split.
+
+
+rule evaluate:
+    input:
+        model=f"{RESULTS}/runs/{{variant}}/seed{{seed}}/model",
+        index=f"{RESULTS}/index.tsv",
+        features=expand(f"{RESULTS}/features/shard{{shard}}", shard=SHARDS),
+    output:
+        predictions_development=f"{RESULTS}/runs/{{variant}}/seed{{seed}}/predictions_development.tsv",
+        metrics_development=f"{RESULTS}/runs/{{variant}}/seed{{seed}}/metrics_development.json",
+        predictions_evaluation=f"{RESULTS}/runs/{{variant}}/seed{{seed}}/predictions_evaluation.tsv",
+        metrics_evaluation=f"{RESULTS}/runs/{{variant}}/seed{{seed}}/metrics_evaluation.json",
+    log:
+        f"{RESULTS}/logs/evaluate/{{variant}}/seed{{seed}}.log",
+    params:
+        batch_size=CFG["training"]["eval_batch_size"],
+        device="auto",
+    threads: CFG["training"]["threads"]
+    resources:
+        gpu=1,
+        runtime=rule_resource("evaluate", "runtime", 60),
+        mem_mb=rule_resource("evaluate", "mem_mb", 16000),
+    conda:
+        ENV
+    script:
+        "../scripts/evaluate.py"

@@ -1,0 +1,42 @@
+# Training: one fine-tuning job per (variant, seed); model selection on the development split only.
+
+
+rule create_checkpoint:
+    output:
+        directory(f"{RESULTS}/checkpoint"),
+    log:
+        f"{RESULTS}/logs/create_checkpoint.log",
+    params:
+        ast=CFG["model"]["create"],
+        settings={k: CFG["features"][k] for k in ("num_mel_bins", "mean", "std")},
+    conda:
+        ENV
+    script:
+        "../scripts/create_checkpoint.py"
+
+
+rule train:
+    input:
+        checkpoint_input,
+        index=f"{RESULTS}/index.tsv",
+        features=expand(f"{RESULTS}/features/shard{{shard}}", shard=SHARDS),
+    output:
+        model=directory(f"{RESULTS}/runs/{{variant}}/seed{{seed}}/model"),
+        history=f"{RESULTS}/runs/{{variant}}/seed{{seed}}/history.tsv",
+        summary=f"{RESULTS}/runs/{{variant}}/seed{{seed}}/train_summary.json",
+    log:
+        f"{RESULTS}/logs/train/{{variant}}/seed{{seed}}.log",
+    params:
+        checkpoint=checkpoint_name(),
+        recipe=lambda wildcards: variant_training(CFG, wildcards.variant),
+        settings={k: CFG["features"][k] for k in ("num_mel_bins", "mean", "std")},
+        work_dir=lambda wildcards: f"{RESULTS}/checkpoints/{wildcards.variant}/seed{wildcards.seed}",
+    threads: CFG["training"]["threads"]
+    resources:
+        gpu=1,
+        runtime=rule_resource("train", "runtime", 240),
+        mem_mb=rule_resource("train", "mem_mb", 32000),
+    conda:
+        ENV
+    script:
+        "../scripts/train.py"

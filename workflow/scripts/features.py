@@ -1,0 +1,17 @@
+"""Snakemake adapter: AST log-mel features of one shard."""
+from pathlib import Path
+
+from astgenre.evaluation import resolve_device
+from astgenre.features import FbankSettings, featurize_tracks
+from astgenre.logs import log_to
+
+log_to(snakemake.log[0])
+audio = Path(snakemake.input.audio)
+featurize_tracks(
+    audio,
+    sorted(path.stem for path in audio.glob("*.npy")),
+    Path(snakemake.output.features),
+    FbankSettings(**snakemake.params.settings),
+    device=str(resolve_device(snakemake.params.device)),
+    batch_size=snakemake.params.batch_size,
+)

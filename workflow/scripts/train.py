@@ -1,0 +1,22 @@
+"""Snakemake adapter: fine-tune one (variant, seed) run."""
+from pathlib import Path
+
+from astgenre.features import FbankSettings
+from astgenre.logs import log_to
+from astgenre.training import train_run
+
+log_to(snakemake.log[0])
+train_run(
+    index_path=Path(snakemake.input.index),
+    feature_dirs=[Path(p) for p in snakemake.input.features],
+    checkpoint=snakemake.params.checkpoint,
+    model_dir=Path(snakemake.output.model),
+    work_dir=Path(snakemake.params.work_dir),
+    history_path=Path(snakemake.output.history),
+    summary_path=Path(snakemake.output.summary),
+    recipe=snakemake.params.recipe,
+    seed=int(snakemake.wildcards.seed),
+    variant=snakemake.wildcards.variant,
+    settings=FbankSettings(**snakemake.params.settings),
+    threads=snakemake.threads,
+)
