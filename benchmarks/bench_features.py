@@ -49,9 +49,7 @@ def main() -> None:
     clips = (0.3 * np.random.default_rng(0).standard_normal((args.batch, CLIP_SAMPLES))).astype(np.float32)
 
     ours = _rate(lambda: log_mel(clips, device=device), args.batch, args.repeats, device)
-    ours_end_to_end = _rate(
-        lambda: log_mel(torch.from_numpy(clips), device=device).cpu(), args.batch, args.repeats, device
-    )
+    ours_end_to_end = _rate(lambda: log_mel(clips, device=device).cpu(), args.batch, args.repeats, device)
     reference = _rate(
         lambda: extractor(list(clips), sampling_rate=16000, return_tensors="np"),
         args.batch,
@@ -67,9 +65,12 @@ def main() -> None:
         print(f"GPU: {torch.cuda.get_device_name(device)}")
     print(f"batch of {args.batch} x 10.24 s clips, {args.repeats} repeats")
     print(f"log_mel ({device}):                {ours:10.1f} windows/s")
-    print(f"log_mel ({device}, result to CPU): {ours_end_to_end:10.1f} windows/s")
+    if device.type != "cpu":
+        print(f"log_mel ({device}, result to CPU): {ours_end_to_end:10.1f} windows/s")
     print(f"ASTFeatureExtractor (CPU, numpy):  {reference:10.1f} windows/s")
-    print(f"speed-up: {ours / reference:.1f}x (end to end {ours_end_to_end / reference:.1f}x)")
+    print(f"speed-up: {ours / reference:.1f}x")
+    if device.type != "cpu":
+        print(f"speed-up with the copy back to CPU: {ours_end_to_end / reference:.1f}x")
     print(f"max |log_mel - extractor| on 2 clips: {max_diff:.2e}")
 
 

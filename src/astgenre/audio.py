@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +25,12 @@ ERROR_COLUMNS = ["track_id", "path", "error"]
 # Decoded before `start` after a seek and dropped: the MP3 bit reservoir and the resampler's filter
 # need a little history before the first sample we keep.
 _PREROLL_S = 0.1
+# When packets before `start` are skipped without decoding, the last of them (at least this many bytes
+# and packets) are decoded anyway: an MP3 frame may take up to 511 bytes of its data from earlier frames.
+_RESERVOIR_BYTES = 1024
+_RESERVOIR_PACKETS = 3
+# Containers whose timestamps after container.seek are exact (sample tables, PCM, granule positions).
+_EXACT_SEEK_FORMATS = frozenset({"wav", "w64", "aiff", "flac", "ogg", "mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "caf"})
 # A seek that lands later than `start` by more than this is not trusted (we decode from the beginning).
 _LATE_TOLERANCE_S = 1e-3
 # Header durations outside (0, this] are ignored.
@@ -312,22 +319,27 @@ def _claimed_seconds(container, stream) -> float | None:
 def _read(path: Path, sample_rate: int, start: float, n_wanted: int | None, *, seek: bool) -> _Read:
     """Decode from `start` (seconds) up to `n_wanted` output samples (None: to the end).
 
-    seek=False decodes from the first packet and counts samples; seek=True seeks to just before `start`
-    and locates the first frame by its timestamp, raising _Unlocatable when that is not possible.
+    seek=False decodes from the first packet and counts samples. seek=True jumps to just before `start`
+    and locates the first decoded frame by its timestamp (raising _Unlocatable when it cannot): with
+    container.seek where the format's timestamps after a seek are exact, otherwise (MP3 and other raw
+    streams, whose seeks are estimates: wrong by seconds in VBR files) by demuxing without decoding.
     """
     container, stream = _open(path)
     with container:
         header_s = _claimed_seconds(container, stream)
         time_base = stream.time_base
         origin = stream.start_time or 0
-        seeked = seek and start > _PREROLL_S  # close to the beginning, decoding from there is as cheap
-        if seeked:
+        locate = seek and start > _PREROLL_S  # close to the beginning, decoding from there is as cheap
+        skip_before = None  # packets ending before this pts are not decoded
+        if locate:
             if time_base is None:
                 raise _Unlocatable("stream has no time base")
-            try:
-                container.seek(origin + int((start - _PREROLL_S) / time_base), stream=stream)
-            except av.FFmpegError as exc:
-                raise _Unlocatable(_describe(exc)) from exc
+            skip_before = origin + int((start - _PREROLL_S) / time_base)
+            if container.format.name in _EXACT_SEEK_FORMATS:
+                try:
+                    container.seek(skip_before, stream=stream)
+                except av.FFmpegError as exc:
+                    raise _Unlocatable(_describe(exc)) from exc
 
         to_drop: int | None = None  # output samples before `start` still to discard
         chunks: list[np.ndarray] = []
@@ -335,12 +347,21 @@ def _read(path: Path, sample_rate: int, start: float, n_wanted: int | None, *, s
         resampler = _Resampler(sample_rate)
         packets = _Packets(container, stream)
         stopped = False
+        skipped: deque = deque()  # the last skipped packets: decoded first to refill the MP3 bit reservoir
         for packet in packets:
-            for frame in packets.decode(packet):
+            if to_drop is None and skip_before is not None:
+                if _ends_before(packet, skip_before):
+                    _remember(skipped, packet)
+                    continue
+                frames = [f for p in (*skipped, packet) for f in packets.decode(p)]
+                skipped.clear()
+            else:
+                frames = packets.decode(packet)
+            for frame in frames:
                 if to_drop is None:
-                    to_drop = round((start - _frame_seconds(frame, time_base, origin, seeked)) * sample_rate)
+                    to_drop = round((start - _frame_seconds(frame, time_base, origin, locate)) * sample_rate)
                     if to_drop < -round(_LATE_TOLERANCE_S * sample_rate):
-                        raise _Unlocatable(f"seek landed {-to_drop / sample_rate:.3f} s after the target")
+                        raise _Unlocatable(f"first frame is {-to_drop / sample_rate:.3f} s after the target")
                     to_drop = max(to_drop, 0)
                 for chunk in resampler.push(frame):
                     to_drop, n_kept = _keep(chunk, to_drop, chunks, n_kept)
@@ -356,9 +377,20 @@ def _read(path: Path, sample_rate: int, start: float, n_wanted: int | None, *, s
     return _Read(np.ascontiguousarray(audio, dtype=np.float32), not stopped, header_s, packets.failures, packets.last_failure)
 
 
-def _frame_seconds(frame, time_base: Fraction | None, origin: int, seeked: bool) -> float:
+def _remember(skipped: deque, packet) -> None:
+    """Keep the shortest run of recent packets that holds _RESERVOIR_BYTES and _RESERVOIR_PACKETS."""
+    skipped.append(packet)
+    while len(skipped) > _RESERVOIR_PACKETS and sum(p.size for p in skipped) - skipped[0].size >= _RESERVOIR_BYTES:
+        skipped.popleft()
+
+
+def _ends_before(packet, pts: int) -> bool:
+    return packet.pts is not None and bool(packet.duration) and packet.pts + packet.duration <= pts
+
+
+def _frame_seconds(frame, time_base: Fraction | None, origin: int, located: bool) -> float:
     """Time of the first decoded frame relative to the stream start."""
-    if not seeked:
+    if not located:
         return 0.0  # decoding from the first packet: sample counting is exact
     if frame.pts is None or time_base is None:
         raise _Unlocatable("decoded frames carry no timestamps")

@@ -94,6 +94,7 @@ def _fbank_frames(frames: torch.Tensor, settings: FbankSettings) -> torch.Tensor
     return torch.log(mel.clamp_min(MEL_FLOOR))
 
 
+@torch.no_grad()
 def log_mel(
     waveforms: torch.Tensor | np.ndarray,
     settings: FbankSettings = FbankSettings(),
