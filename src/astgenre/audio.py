@@ -5,16 +5,17 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import av
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ MIDDLE = "middle"
 ON_ERROR = ("skip", "fail")
 ERROR_COLUMNS = ["track_id", "path", "error"]
 
-# Decoded before `start` after a seek and dropped: the MP3 bit reservoir and the resampler's filter
+# Decoded before `start` after a seek and dropped: the decoder (MP3 bit reservoir, overlap) and the resampler
 # need a little history before the first sample we keep.
 _PREROLL_S = 0.1
 # When packets before `start` are skipped without decoding, the last of them (at least this many bytes
@@ -30,7 +31,9 @@ _PREROLL_S = 0.1
 _RESERVOIR_BYTES = 1024
 _RESERVOIR_PACKETS = 3
 # Containers whose timestamps after container.seek are exact (sample tables, PCM, granule positions).
-_EXACT_SEEK_FORMATS = frozenset({"wav", "w64", "aiff", "flac", "ogg", "mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "caf"})
+_EXACT_SEEK_FORMATS = frozenset(
+    {"wav", "w64", "aiff", "flac", "ogg", "mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "caf"}
+)
 # A seek that lands later than `start` by more than this is not trusted (we decode from the beginning).
 _LATE_TOLERANCE_S = 1e-3
 # Header durations outside (0, this] are ignored.
@@ -111,8 +114,6 @@ def decode_tracks(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    from tqdm.auto import tqdm
-
     errors = []
     for track_id, path in tqdm(items, desc="decode", unit="track", disable=not progress):
         target = out_dir / f"{track_id}.npy"
@@ -163,8 +164,7 @@ def _check_track_ids(track_ids: list[str]) -> None:
             f"track ids must be non-empty relative names without '.', '..' or empty components "
             f"(they name out_dir/<track_id>.npy); bad: {bad[:10]}"
         )
-    seen: set[str] = set()
-    duplicates = sorted({t for t in track_ids if t in seen or seen.add(t)})
+    duplicates = sorted(t for t, n in Counter(track_ids).items() if n > 1)
     if duplicates:
         raise ValueError(f"duplicate track ids (each would overwrite the other's .npy): {duplicates[:10]}")
 
@@ -194,12 +194,17 @@ def _save_npy_atomic(target: Path, audio: np.ndarray) -> None:
 
 
 @contextmanager
-def _ffmpeg_logs() -> Iterator[list]:
+def _ffmpeg_logs() -> Iterator[None]:
     """Capture FFmpeg's log lines (no terminal spam) while keeping ERROR lines for exception messages."""
-    if av.logging.get_level() is None:  # PyAV's default drops everything, which also blanks error details
+    previous = av.logging.get_level()
+    if previous is None:  # PyAV's default drops everything, which also blanks error details
         av.logging.set_level(av.logging.ERROR)
-    with av.logging.Capture() as logs:
-        yield logs
+    try:
+        with av.logging.Capture():
+            yield
+    finally:
+        if previous is None:
+            av.logging.set_level(None)
 
 
 @dataclass
@@ -207,6 +212,7 @@ class _Read:
     """Result of one pass over a file."""
 
     audio: np.ndarray
+    end_s: float  # where the decoded audio ended, in seconds from the start of the track
     at_end: bool  # the stream ended (rather than us stopping once the excerpt was complete)
     header_s: float | None  # duration the headers claim, when plausible
     failures: int  # packets the decoder rejected
@@ -225,12 +231,15 @@ def _decode_at(path: Path, sample_rate: int, start: float, n_wanted: int | None)
         except _Unlocatable:
             read = None
         if read is not None and read.audio.size == 0:
-            read = None  # seek landed past the data, or the file is bad: find out for sure below
+            read = None  # past the end, or a bad seek: decoding from the beginning tells for sure
     if read is None:
         read = _read(path, sample_rate, start, n_wanted, seek=False)
     if read.audio.size == 0:
-        _raise_empty(path, sample_rate, start, read)
-    _warn_if_damaged(path, start, sample_rate, read)
+        if read.end_s > 0:
+            raise DecodeError(path, f"start {start:.3f} s is at or past the end of the track ({read.end_s:.3f} s)")
+        detail = f" ({read.failures} packet(s) rejected, last: {read.last_failure})" if read.failures else ""
+        raise DecodeError(path, f"no audio samples could be decoded{detail}")
+    _warn_if_damaged(path, read)
     return read.audio
 
 
@@ -240,14 +249,14 @@ def _decode_middle(path: Path, sample_rate: int, n_wanted: int | None) -> np.nda
     header_s = _header_duration(path)
     if header_s is not None:
         start = max(0.0, (header_s - n_wanted / sample_rate) / 2)
-        if start == 0.0:  # track (claims to be) no longer than the excerpt: take it all from the start
+        if start == 0.0:  # the track claims to be no longer than the excerpt: take it from the start
             return _decode_at(path, sample_rate, 0.0, n_wanted)
         try:
             read = _read(path, sample_rate, start, n_wanted, seek=True)
         except _Unlocatable:
             read = None
         if read is not None and read.audio.size == n_wanted:
-            _warn_if_damaged(path, start, sample_rate, read)
+            _warn_if_damaged(path, read)
             return read.audio
         # The header overstated the length (truncated file, bad estimate): measure it by decoding.
     full = _decode_at(path, sample_rate, 0.0, None)
@@ -255,30 +264,17 @@ def _decode_middle(path: Path, sample_rate: int, n_wanted: int | None) -> np.nda
     return full[offset : offset + n_wanted].copy()
 
 
-def _raise_empty(path: Path, sample_rate: int, start: float, read: _Read) -> None:
-    detail = f" ({read.failures} packet(s) rejected, last: {read.last_failure})" if read.failures else ""
-    if start > 0:
-        whole = _read(path, sample_rate, 0.0, None, seek=False)
-        if whole.audio.size:
-            raise DecodeError(
-                path,
-                f"start {start:.3f} s is at or past the end of the track ({whole.audio.size / sample_rate:.3f} s)",
-            )
-    raise DecodeError(path, f"no audio samples could be decoded{detail}")
-
-
-def _warn_if_damaged(path: Path, start: float, sample_rate: int, read: _Read) -> None:
+def _warn_if_damaged(path: Path, read: _Read) -> None:
     if read.failures:
         log.warning(
-            "%s: decoder rejected %d packet(s) (last: %s); kept the %.3f s that decoded",
-            path, read.failures, read.last_failure, read.audio.size / sample_rate,
+            "%s: the decoder rejected %d packet(s) (last: %s); using the audio that decoded",
+            path, read.failures, read.last_failure,
         )
     if read.at_end and read.header_s is not None:
-        end_s = start + read.audio.size / sample_rate
-        if read.header_s - end_s > max(_TRUNCATION_TOLERANCE_S, 0.02 * read.header_s):
+        if read.header_s - read.end_s > max(_TRUNCATION_TOLERANCE_S, 0.02 * read.header_s):
             log.warning(
                 "%s: audio ends at %.3f s but the header claims %.3f s (truncated file?); using what decoded",
-                path, end_s, read.header_s,
+                path, read.end_s, read.header_s,
             )
 
 
@@ -293,8 +289,9 @@ def _open(path: Path):
     except (av.FFmpegError, OSError, ValueError) as exc:
         raise DecodeError(path, f"cannot open: {_describe(exc)}") from exc
     if not container.streams.audio:
+        format_name = container.format.name
         container.close()
-        raise DecodeError(path, f"no audio stream (container format {container.format.name!r})")
+        raise DecodeError(path, f"no audio stream (container format {format_name!r})")
     return container, container.streams.audio[0]
 
 
@@ -341,40 +338,33 @@ def _read(path: Path, sample_rate: int, start: float, n_wanted: int | None, *, s
                 except av.FFmpegError as exc:
                     raise _Unlocatable(_describe(exc)) from exc
 
-        to_drop: int | None = None  # output samples before `start` still to discard
-        chunks: list[np.ndarray] = []
-        n_kept = 0
+        excerpt = _Excerpt(sample_rate, start)
         resampler = _Resampler(sample_rate)
         packets = _Packets(container, stream)
-        stopped = False
         skipped: deque = deque()  # the last skipped packets: decoded first to refill the MP3 bit reservoir
+        stopped = False
         for packet in packets:
-            if to_drop is None and skip_before is not None:
+            if not excerpt.located and skip_before is not None:
                 if _ends_before(packet, skip_before):
                     _remember(skipped, packet)
                     continue
-                frames = [f for p in (*skipped, packet) for f in packets.decode(p)]
+                frames = [frame for p in (*skipped, packet) for frame in packets.decode(p)]
                 skipped.clear()
             else:
                 frames = packets.decode(packet)
             for frame in frames:
-                if to_drop is None:
-                    to_drop = round((start - _frame_seconds(frame, time_base, origin, locate)) * sample_rate)
-                    if to_drop < -round(_LATE_TOLERANCE_S * sample_rate):
-                        raise _Unlocatable(f"first frame is {-to_drop / sample_rate:.3f} s after the target")
-                    to_drop = max(to_drop, 0)
-                for chunk in resampler.push(frame):
-                    to_drop, n_kept = _keep(chunk, to_drop, chunks, n_kept)
-            if n_wanted is not None and n_kept >= n_wanted:
+                if not excerpt.located:
+                    excerpt.locate(_frame_seconds(frame, time_base, origin) if locate else 0.0)
+                excerpt.add(resampler.push(frame))
+            if n_wanted is not None and excerpt.kept >= n_wanted:
                 stopped = True
                 break
-        for chunk in resampler.flush():
-            to_drop, n_kept = _keep(chunk, to_drop or 0, chunks, n_kept)
+        excerpt.add(resampler.flush())
 
-    audio = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+    audio = excerpt.audio()
     if n_wanted is not None:
         audio = audio[:n_wanted]
-    return _Read(np.ascontiguousarray(audio, dtype=np.float32), not stopped, header_s, packets.failures, packets.last_failure)
+    return _Read(audio, excerpt.end_s(), not stopped, header_s, packets.failures, packets.last_failure)
 
 
 def _remember(skipped: deque, packet) -> None:
@@ -388,24 +378,54 @@ def _ends_before(packet, pts: int) -> bool:
     return packet.pts is not None and bool(packet.duration) and packet.pts + packet.duration <= pts
 
 
-def _frame_seconds(frame, time_base: Fraction | None, origin: int, located: bool) -> float:
-    """Time of the first decoded frame relative to the stream start."""
-    if not located:
-        return 0.0  # decoding from the first packet: sample counting is exact
+def _frame_seconds(frame, time_base: Fraction | None, origin: int) -> float:
+    """Time of a decoded frame relative to the stream start, from its timestamp."""
     if frame.pts is None or time_base is None:
         raise _Unlocatable("decoded frames carry no timestamps")
     return float((frame.pts - origin) * time_base)
 
 
-def _keep(chunk: np.ndarray, to_drop: int, chunks: list[np.ndarray], n_kept: int) -> tuple[int, int]:
-    if to_drop:
-        cut = min(to_drop, chunk.size)
-        chunk = chunk[cut:]
-        to_drop -= cut
-    if chunk.size:
-        chunks.append(chunk)
-        n_kept += chunk.size
-    return to_drop, n_kept
+class _Excerpt:
+    """Collects resampled output, dropping what lies before `start` (known once the first frame is located)."""
+
+    def __init__(self, sample_rate: int, start: float) -> None:
+        self.sample_rate = sample_rate
+        self.start = start
+        self.first_s: float | None = None  # time of the first decoded sample
+        self.to_drop = 0
+        self.kept = 0
+        self.total = 0
+        self._chunks: list[np.ndarray] = []
+
+    @property
+    def located(self) -> bool:
+        return self.first_s is not None
+
+    def locate(self, first_s: float) -> None:
+        to_drop = round((self.start - first_s) * self.sample_rate)
+        if to_drop < -round(_LATE_TOLERANCE_S * self.sample_rate):
+            raise _Unlocatable(f"first frame is {first_s - self.start:.3f} s after the target")
+        self.first_s = first_s
+        self.to_drop = max(to_drop, 0)
+
+    def add(self, chunks: list[np.ndarray]) -> None:
+        for chunk in chunks:
+            self.total += chunk.size
+            if self.to_drop:
+                cut = min(self.to_drop, chunk.size)
+                chunk = chunk[cut:]
+                self.to_drop -= cut
+            if chunk.size:
+                self._chunks.append(chunk)
+                self.kept += chunk.size
+
+    def end_s(self) -> float:
+        return (self.first_s or 0.0) + self.total / self.sample_rate
+
+    def audio(self) -> np.ndarray:
+        if not self._chunks:
+            return np.zeros(0, dtype=np.float32)
+        return np.ascontiguousarray(np.concatenate(self._chunks), dtype=np.float32)
 
 
 class _Packets:
@@ -439,6 +459,10 @@ class _Packets:
         self.last_failure = _describe(exc)
 
 
+# Downmix to the mean of the channels (FFmpeg's default matrix gives (L+R)/sqrt(2), which exceeds 1).
+_DOWNMIX = {"rematrix_maxval": "1.0"}
+
+
 class _Resampler:
     """av.AudioResampler to mono flt at `rate`, rebuilt (after a flush) if the input format changes."""
 
@@ -453,7 +477,7 @@ class _Resampler:
         if self._resampler is not None and key != self._key:
             out = self.flush()
         if self._resampler is None:
-            self._resampler = av.AudioResampler(format="flt", layout="mono", rate=self.rate)
+            self._resampler = av.AudioResampler(format="flt", layout="mono", rate=self.rate, options=_DOWNMIX)
             self._key = key
         return out + _samples(self._resampler.resample(frame))
 
@@ -471,4 +495,11 @@ def _samples(frames: list) -> list[np.ndarray]:
 
 
 def _describe(exc: Exception) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+    """One line for an exception, with FFmpeg's last error log line but without the file name."""
+    if isinstance(exc, av.FFmpegError):
+        text = exc.strerror or type(exc).__name__
+        if exc.log:
+            text += f" ({exc.log[1].strip()}: {exc.log[2].strip()})"
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())

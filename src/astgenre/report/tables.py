@@ -28,7 +28,7 @@ RECALL_COLUMNS: tuple[str, ...] = tuple(f"recall_{cls}" for cls in CLASSES)
 SELECTION_COLUMN = "dev_macro_f1_mean"
 SELECTION_RULE = "highest mean development macro-F1 over seeds (the evaluation split is never used for selection)"
 BOOTSTRAP_NOTE = (
-    "bootstrap CI: mean over the variant's runs of each run's 95% percentile bootstrap interval "
+    "the mean over the variant's runs of each run's 95% percentile bootstrap interval "
     "({n_boot} resamples of the evaluation tracks, seeded by the run's seed); per-run intervals are in runs.csv"
 )
 
@@ -72,6 +72,8 @@ def variant_table(runs: pd.DataFrame, variants: Sequence[str], confidence: float
                             variant, name, int(values.isna().sum()))
                 values = values.dropna()
             summary = describe(values, confidence) if len(values) else dict.fromkeys(("mean", "std", "ci_low", "ci_high"), math.nan)
+            # every metric here is a proportion: a t-interval reaching past [0, 1] is clipped to it
+            summary["ci_low"], summary["ci_high"] = np.clip([summary["ci_low"], summary["ci_high"]], 0.0, 1.0)
             for key in ("mean", "std", "ci_low", "ci_high"):
                 row[f"eval_{name}_{key}"] = summary[key]
         for name in BOOTSTRAP_METRICS:
@@ -203,7 +205,7 @@ def variant_markdown(table: pd.DataFrame, n_boot: int) -> str:
         "# Results per variant (evaluation split)",
         "",
         "Cells: mean ± std over seeds, in percent, with the 95% t-interval over seeds in brackets "
-        "(std and interval are absent for a single seed). Dev columns are the development split.",
+        "(clipped to [0, 100]; std and interval are absent for a single seed). Dev columns are the development split.",
         f"Best variant (bold): {SELECTION_RULE}.",
         f"Accuracy, bootstrap 95% CI: {BOOTSTRAP_NOTE.format(n_boot=n_boot)}.",
         "",
@@ -226,13 +228,14 @@ def comparison_markdown(table: pd.DataFrame, baseline: str, variants: Sequence[s
         "Δ: mean over paired seeds of (variant − baseline), percentage points. Paired t-test and Wilcoxon "
         "signed-rank pair the runs by seed; McNemar's exact test pairs per-track correctness by seed and "
         "track_id, pooled over seeds (tracks repeat across seeds, so its p-value is optimistic). "
-        "p-values are two-sided; Holm-adjusted over the variants in parentheses.",
+        "p-values are two-sided; Holm-adjusted over the variants in parentheses. With n seeds the exact "
+        "Wilcoxon test cannot go below p = 2/2^n (0.25 for 3 seeds, 0.0625 for 5), so read it with the seed count.",
         "",
     ]
+    if baseline not in variants:
+        return "\n".join([*intro, f"No comparison: the baseline variant {baseline!r} is not among the runs.", ""])
     if table.empty:
-        reason = (f"no variant other than {baseline!r} was run" if baseline in variants
-                  else f"baseline variant {baseline!r} is not among the runs")
-        return "\n".join([*intro, f"No comparison: {reason}.", ""])
+        return "\n".join([*intro, f"No comparison: no variant other than {baseline!r} was run.", ""])
     headers = ["Variant", "Metric", "Δ (pp)", "Seeds", "Paired t-test p", "Wilcoxon p", "McNemar exact p (b / c)", "Notes"]
     rows = []
     for (variant, metric), group in table.groupby(["variant", "metric"], sort=False):
@@ -243,7 +246,7 @@ def comparison_markdown(table: pd.DataFrame, baseline: str, variants: Sequence[s
             f"{_p_cell(mcnemar_row)} ({_count(mcnemar_row['discordant_baseline_only'])} / "
             f"{_count(mcnemar_row['discordant_variant_only'])})"
         )
-        notes = "; ".join(dict.fromkeys(f"{r['test'].split(' (')[0] or 'tests'}: {r['note']}" for r in tests.values() if r["note"]))
+        notes = "; ".join(dict.fromkeys(f"{r['test'].split(' (')[0]}: {r['note']}" for r in tests.values() if r["note"]))
         rows.append([
             variant, METRIC_TITLES[metric], fmt.signed_points(first["mean_difference"]),
             _count(next((r["n"] for r in tests.values() if r["test"] != MCNEMAR_TEST), 0)),

@@ -1,0 +1,327 @@
+"""Report statistics against scipy/statsmodels, and build_report on generated run files."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib import image as mpimg
+from scipy import stats
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+from statsmodels.stats.contingency_tables import mcnemar
+
+from astgenre.labels import CLASSES, SPLITS
+from astgenre.metrics import track_metrics
+from astgenre.report import REPORT_CAPTIONS, REPORT_FILES, build_report, runs_frame
+from astgenre.report import formatting as fmt
+from astgenre.report.literature import read_literature, reference_accuracy
+from astgenre.report.runs import HISTORY_COLUMNS, PATH_COLUMNS, load_runs
+from astgenre.report.stats import (
+    MCNEMAR_TEST,
+    PAIRED_T_TEST,
+    WILCOXON_TEST,
+    bootstrap_ci,
+    describe,
+    mcnemar_exact,
+    paired_seed_tests,
+    t_interval,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+LITERATURE = REPO / "workflow" / "report" / "literature.csv"
+CLASS_WEIGHTS = np.array([0.44, 0.16, 0.04, 0.06, 0.14, 0.16])  # roughly the ISMIR2004 class shares
+STRENGTH = {"none": 1.6, "inverse_frequency": 2.2, "reference_replica": 1.9}
+
+
+# ---------------------------------------------------------------- generated run files
+
+
+def _tracks(split: str, n: int) -> pd.DataFrame:
+    rng = np.random.default_rng(SPLITS.index(split))
+    labels = np.asarray(CLASSES)[rng.choice(len(CLASSES), size=n, p=CLASS_WEIGHTS)]
+    labels[: len(CLASSES)] = CLASSES  # every class present
+    return pd.DataFrame({"track_id": [f"{split[:3]}{i:04d}" for i in range(n)], "split": split, "label": labels})
+
+
+def _predictions(tracks: pd.DataFrame, strength: float, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed + int(10 * strength))
+    logits = rng.normal(size=(len(tracks), len(CLASSES)))
+    logits[np.arange(len(tracks)), [CLASSES.index(c) for c in tracks["label"]]] += strength
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    frame = tracks.copy()
+    frame["predicted"] = np.asarray(CLASSES)[probs.argmax(axis=1)]
+    frame["n_windows"] = rng.integers(1, 12, size=len(tracks))
+    for k, cls in enumerate(CLASSES):
+        frame[f"prob_{cls}"] = probs[:, k]
+    return frame
+
+
+def _history(seed: int, strength: float, epochs: int = 4) -> pd.DataFrame:
+    rows = []
+    for epoch in range(1, epochs + 1):
+        for step_in_epoch in (1, 2):
+            step = (epoch - 1) * 2 + step_in_epoch
+            rows.append({"epoch": epoch - 1 + step_in_epoch / 2, "step": step, "train_loss": 1.8 / step + 0.05 * seed,
+                         "learning_rate": 1e-5})
+        rows.append({"epoch": epoch, "step": epoch * 2, "dev_loss": 1.0 / epoch, "dev_accuracy": 0.5 + 0.05 * epoch,
+                     "dev_macro_f1": min(0.95, 0.3 + strength * 0.05 * epoch + 0.02 * seed), "dev_balanced_accuracy": 0.5,
+                     "dev_weighted_f1": 0.5})
+    return pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
+
+
+def write_runs(root: Path, variants: list[str], seeds: list[int], n_tracks: int = 90) -> pd.DataFrame:
+    """Predictions, metrics and history files for every (variant, seed), as the workflow writes them."""
+    tracks = {split: _tracks(split, n_tracks) for split in ("development", "evaluation")}
+    rows = []
+    for variant in variants:
+        for seed in seeds:
+            run_dir = root / "runs" / variant / f"seed{seed}"
+            run_dir.mkdir(parents=True)
+            row = {"variant": variant, "seed": seed}
+            for split, split_tracks in tracks.items():
+                frame = _predictions(split_tracks, STRENGTH[variant] + 0.3 * (split == "development"), seed)
+                frame.to_csv(run_dir / f"predictions_{split}.tsv", sep="\t", index=False, float_format="%.6g")
+                metrics = {"variant": variant, "seed": seed, "split": split,
+                           **track_metrics(frame["label"], frame[[f"prob_{c}" for c in CLASSES]].to_numpy())}
+                (run_dir / f"metrics_{split}.json").write_text(json.dumps(metrics))
+                row[f"predictions_{split}"] = run_dir / f"predictions_{split}.tsv"
+                row[f"metrics_{split}"] = run_dir / f"metrics_{split}.json"
+            _history(seed, STRENGTH[variant]).to_csv(run_dir / "history.tsv", sep="\t", index=False)
+            row["history"] = run_dir / "history.tsv"
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def write_index_summary(path: Path) -> Path:
+    summary = {
+        "tracks": 2187,
+        "per_split": {split: {"classical": 320, "electronic": 115, "jazz_blues": 26, "metal_punk": 45, "rock_pop": 101,
+                              "world": 122} for split in SPLITS},
+        "artists": {"training": 120, "development": 118, "evaluation": 119},
+        "artist_overlap": {"training-evaluation": 97, "training-development": None, "development-evaluation": None},
+        "note": "Artists are shared between the official splits.",
+    }
+    path.write_text(json.dumps(summary))
+    return path
+
+
+@pytest.fixture(scope="module")
+def full_report(tmp_path_factory) -> tuple[Path, list[Path]]:
+    root = tmp_path_factory.mktemp("study")
+    runs = write_runs(root, ["none", "inverse_frequency", "reference_replica"], [0, 1, 2])
+    out = root / "report"
+    return out, build_report(runs, write_index_summary(root / "index_summary.json"), out, LITERATURE, n_boot=200)
+
+
+@pytest.fixture(scope="module")
+def single_report(tmp_path_factory) -> tuple[Path, list[Path]]:
+    root = tmp_path_factory.mktemp("single")
+    runs = write_runs(root, ["inverse_frequency"], [0])
+    out = root / "report"
+    return out, build_report(runs, write_index_summary(root / "index_summary.json"), out, LITERATURE, n_boot=200)
+
+
+# ---------------------------------------------------------------- statistics
+
+
+def test_t_interval_matches_scipy():
+    values = [0.81, 0.84, 0.79, 0.86]
+    expected = stats.t.interval(0.95, df=3, loc=np.mean(values), scale=stats.sem(values))
+    assert t_interval(values) == pytest.approx(expected)
+    summary = describe(values)
+    assert summary["std"] == pytest.approx(np.std(values, ddof=1))
+    assert (summary["ci_low"], summary["ci_high"]) == pytest.approx(expected)
+
+
+def test_single_value_has_no_spread():
+    summary = describe([0.8])
+    assert summary["mean"] == 0.8 and math.isnan(summary["std"]) and math.isnan(summary["ci_low"])
+
+
+def test_paired_tests_match_scipy():
+    baseline = {0: 0.80, 1: 0.82, 2: 0.78, 3: 0.81}
+    variant = {0: 0.83, 1: 0.82, 2: 0.84, 3: 0.86, 9: 0.99}  # seed 9 has no partner
+    t_result, w_result = paired_seed_tests(baseline, variant)
+    a, b = [baseline[s] for s in range(4)], [variant[s] for s in range(4)]
+    assert t_result.test == PAIRED_T_TEST and w_result.test == WILCOXON_TEST
+    assert t_result.p_value == pytest.approx(stats.ttest_rel(b, a).pvalue)
+    assert t_result.statistic == pytest.approx(stats.ttest_rel(b, a).statistic)
+    assert w_result.p_value == pytest.approx(stats.wilcoxon(b, a).pvalue)
+    assert t_result.n == 4 and "[9]" in t_result.note
+    assert "zero difference" in w_result.note
+
+
+@pytest.mark.parametrize(
+    ("baseline", "variant", "reason"),
+    [({0: 0.8}, {0: 0.9}, "1 paired seed"), ({0: 0.8, 1: 0.7}, {0: 0.8, 1: 0.7}, "all paired differences are zero")],
+)
+def test_paired_tests_not_run_say_why(baseline, variant, reason):
+    for result in paired_seed_tests(baseline, variant):
+        assert math.isnan(result.p_value) and reason in result.note
+
+
+def test_mcnemar_exact_matches_statsmodels_and_binomial():
+    # 1 track right only under the baseline, 9 right only under the variant, 20 right under both.
+    baseline = [True] * 20 + [True] + [False] * 9
+    variant = [True] * 20 + [False] + [True] * 9
+    result = mcnemar_exact(baseline, variant)
+    assert result.test == MCNEMAR_TEST and result.discordant == (1, 9)
+    assert result.p_value == pytest.approx(2 * (1 + 10) / 2**10)  # two-sided exact binomial, hand-computed
+    assert result.p_value == pytest.approx(mcnemar([[20, 1], [9, 0]], exact=True).pvalue)
+    assert math.isnan(mcnemar_exact([True, False], [True, False]).p_value)
+
+
+def test_bootstrap_is_deterministic_and_agrees_with_sklearn():
+    rng = np.random.default_rng(3)
+    labels = np.asarray(CLASSES)[rng.integers(0, len(CLASSES), 200)]
+    predicted = np.where(rng.random(200) < 0.7, labels, np.asarray(CLASSES)[rng.integers(0, len(CLASSES), 200)])
+    first = bootstrap_ci(labels, predicted, n_boot=300, seed=5)
+    assert first == bootstrap_ci(labels, predicted, n_boot=300, seed=5)
+    assert first != bootstrap_ci(labels, predicted, n_boot=300, seed=6)
+    point = {"accuracy": accuracy_score(labels, predicted), "balanced_accuracy": balanced_accuracy_score(labels, predicted),
+             "macro_f1": f1_score(labels, predicted, average="macro")}
+    for metric, (low, high) in first.items():
+        assert low < point[metric] < high
+        assert 0.02 < high - low < 0.3
+    # the accuracy interval equals the percentiles of sklearn accuracy on the same resamples
+    samples = np.random.default_rng(5).integers(0, 200, size=(300, 200))
+    accuracies = [accuracy_score(labels[s], predicted[s]) for s in samples]
+    assert first["accuracy"] == pytest.approx(tuple(np.percentile(accuracies, [2.5, 97.5])))
+
+
+def test_formatting_is_percent_with_one_decimal():
+    assert fmt.mean_std(0.8432, 0.0121) == "84.3 ± 1.2"
+    assert fmt.mean_std(0.8432, float("nan")) == "84.3"
+    assert fmt.mean_std_interval(0.8, 0.01, 0.78, 0.82) == "80.0 ± 1.0 [78.0, 82.0]"
+    assert fmt.p_value(0.0004) == "< 0.001" and fmt.p_value(0.04567) == "0.0457"
+    assert fmt.signed_points(-0.013) == "-1.3"
+
+
+def test_literature_file_holds_the_reference_notebook():
+    literature = read_literature(LITERATURE)
+    assert reference_accuracy(literature) == pytest.approx(0.8615)
+    assert set(literature["comparable"]) <= {"yes", "no", "partly"}
+
+
+def test_literature_in_fractions_is_rejected(tmp_path):
+    path = tmp_path / "literature.csv"
+    path.write_text("method,year,accuracy,split_protocol,source,comparable\nX,2004,0.84,eval,paper,yes\n")
+    with pytest.raises(ValueError, match="percentage"):
+        read_literature(path)
+
+
+# ---------------------------------------------------------------- reading runs
+
+
+def test_runs_frame_requires_parallel_lists():
+    paths = {name: ["a.tsv"] for name in PATH_COLUMNS}
+    assert list(runs_frame(["none"], [0], paths)["seed"]) == [0]
+    with pytest.raises(ValueError, match="parallel"):
+        runs_frame(["none", "none"], [0, 1], paths)
+
+
+def test_missing_and_malformed_files_are_named(tmp_path):
+    runs = write_runs(tmp_path, ["none"], [0], n_tracks=20)
+    broken = runs.copy()
+    broken.loc[0, "history"] = tmp_path / "nowhere.tsv"
+    with pytest.raises(FileNotFoundError, match="nowhere.tsv"):
+        load_runs(broken)
+    predictions = Path(runs.loc[0, "predictions_evaluation"])
+    frame = pd.read_csv(predictions, sep="\t")
+    frame.loc[0, "prob_world"] += 0.5
+    frame.to_csv(predictions, sep="\t", index=False)
+    with pytest.raises(ValueError, match="sum to 1"):
+        load_runs(runs)
+
+
+def test_metrics_of_another_run_are_rejected(tmp_path):
+    runs = write_runs(tmp_path, ["none"], [0, 1], n_tracks=20)
+    runs.loc[0, "metrics_evaluation"] = runs.loc[1, "metrics_evaluation"]
+    with pytest.raises(ValueError, match="runs table expects"):
+        load_runs(runs)
+
+
+# ---------------------------------------------------------------- build_report
+
+
+def _check_outputs(out: Path, written: list[Path]) -> None:
+    assert sorted(written) == sorted(out / name for name in REPORT_FILES.values())
+    for path in written:
+        assert path.is_file() and path.stat().st_size > 0, path
+        if path.suffix == ".png":
+            assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            height, width, _ = mpimg.imread(path).shape
+            assert 400 < width < 4000 and 300 < height < 4000, (path.name, width, height)
+
+
+def test_full_report_writes_every_file(full_report):
+    out, written = full_report
+    _check_outputs(out, written)
+    assert "±" in (out / "table.md").read_text()
+
+
+def test_variant_table_summarises_seeds(full_report):
+    out, _ = full_report
+    table = pd.read_csv(out / "table.csv").set_index("variant")
+    runs = pd.read_csv(out / "runs.csv")
+    none = runs[runs["variant"] == "none"]["eval_accuracy"]
+    assert table.loc["none", "n_seeds"] == 3
+    assert table.loc["none", "eval_accuracy_mean"] == pytest.approx(none.mean())
+    assert table.loc["none", "eval_accuracy_std"] == pytest.approx(none.std(ddof=1))
+    assert (table.loc["none", "eval_accuracy_ci_low"], table.loc["none", "eval_accuracy_ci_high"]) == pytest.approx(t_interval(none))
+    # the best variant is chosen on the development split
+    assert table["best"].sum() == 1
+    assert table["dev_macro_f1_mean"].idxmax() == table.index[table["best"]][0]
+    assert (runs["eval_accuracy_boot_low"] < runs["eval_accuracy"]).all()
+    assert (runs["eval_accuracy"] < runs["eval_accuracy_boot_high"]).all()
+
+
+def test_comparison_against_none(full_report):
+    out, _ = full_report
+    comparison = pd.read_csv(out / "comparison.csv")
+    assert set(comparison["variant"]) == {"inverse_frequency", "reference_replica"}
+    assert set(comparison["test"]) == {PAIRED_T_TEST, WILCOXON_TEST, MCNEMAR_TEST}
+    mcnemar_rows = comparison[comparison["test"] == MCNEMAR_TEST]
+    assert (mcnemar_rows["metric"] == "accuracy").all() and (mcnemar_rows["n"] == 3 * 90).all()
+    assert comparison["p_value"].between(0, 1).all()
+    assert (comparison["p_holm"] >= comparison["p_value"] - 1e-12).all()
+    text = (out / "comparison.md").read_text()
+    assert "McNemar" in text and "Holm" in text
+
+
+def test_literature_and_summary_show_replica_on_both_splits(full_report):
+    out, _ = full_report
+    literature = pd.read_csv(out / "literature.csv")
+    replica = literature[literature["method"].str.contains("reference_replica")]
+    assert len(replica) == 2
+    assert any("development split" in p for p in replica["split_protocol"])
+    assert any(p.startswith("evaluation split") for p in replica["split_protocol"])
+    assert (literature["accuracy"] <= 1).all()
+    summary = (out / "summary.md").read_text()
+    assert "86.15%" in summary and "training-evaluation: 97 shared artist(s)" in summary
+    assert "Artists are shared between the official splits." in summary
+
+
+def test_single_run_without_baseline(single_report):
+    out, written = single_report
+    _check_outputs(out, written)
+    table = pd.read_csv(out / "table.csv")
+    assert len(table) == 1 and math.isnan(table.loc[0, "eval_accuracy_std"])
+    assert table.loc[0, "eval_accuracy_boot_low"] < table.loc[0, "eval_accuracy_mean"]
+    assert "not among the runs" in (out / "comparison.md").read_text()
+    assert "± " not in (out / "table.md").read_text().split("## Per-class")[0].split("|---")[1]
+    assert "was not run" in (out / "literature.md").read_text()
+
+
+def test_every_report_file_has_a_caption():
+    for caption in set(REPORT_CAPTIONS.values()):
+        path = REPO / "workflow" / "report" / caption
+        assert path.is_file() and len(path.read_text().strip()) > 40, path
