@@ -69,11 +69,25 @@ def _history(seed: int, strength: float, epochs: int = 4) -> pd.DataFrame:
     for epoch in range(1, epochs + 1):
         for step_in_epoch in (1, 2):
             step = (epoch - 1) * 2 + step_in_epoch
-            rows.append({"epoch": epoch - 1 + step_in_epoch / 2, "step": step, "train_loss": 1.8 / step + 0.05 * seed,
-                         "learning_rate": 1e-5})
-        rows.append({"epoch": epoch, "step": epoch * 2, "dev_loss": 1.0 / epoch, "dev_accuracy": 0.5 + 0.05 * epoch,
-                     "dev_macro_f1": min(0.95, 0.3 + strength * 0.05 * epoch + 0.02 * seed), "dev_balanced_accuracy": 0.5,
-                     "dev_weighted_f1": 0.5})
+            rows.append(
+                {
+                    "epoch": epoch - 1 + step_in_epoch / 2,
+                    "step": step,
+                    "train_loss": 1.8 / step + 0.05 * seed,
+                    "learning_rate": 1e-5,
+                }
+            )
+        rows.append(
+            {
+                "epoch": epoch,
+                "step": epoch * 2,
+                "dev_loss": 1.0 / epoch,
+                "dev_accuracy": 0.5 + 0.05 * epoch,
+                "dev_macro_f1": min(0.95, 0.3 + strength * 0.05 * epoch + 0.02 * seed),
+                "dev_balanced_accuracy": 0.5,
+                "dev_weighted_f1": 0.5,
+            }
+        )
     return pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
 
 
@@ -89,8 +103,12 @@ def write_runs(root: Path, variants: list[str], seeds: list[int], n_tracks: int 
             for split, split_tracks in tracks.items():
                 frame = _predictions(split_tracks, STRENGTH[variant] + 0.3 * (split == "development"), seed)
                 frame.to_csv(run_dir / f"predictions_{split}.tsv", sep="\t", index=False, float_format="%.6g")
-                metrics = {"variant": variant, "seed": seed, "split": split,
-                           **track_metrics(frame["label"], frame[[f"prob_{c}" for c in CLASSES]].to_numpy())}
+                metrics = {
+                    "variant": variant,
+                    "seed": seed,
+                    "split": split,
+                    **track_metrics(frame["label"], frame[[f"prob_{c}" for c in CLASSES]].to_numpy()),
+                }
                 (run_dir / f"metrics_{split}.json").write_text(json.dumps(metrics))
                 row[f"predictions_{split}"] = run_dir / f"predictions_{split}.tsv"
                 row[f"metrics_{split}"] = run_dir / f"metrics_{split}.json"
@@ -103,8 +121,17 @@ def write_runs(root: Path, variants: list[str], seeds: list[int], n_tracks: int 
 def write_index_summary(path: Path) -> Path:
     summary = {
         "tracks": 2187,
-        "per_split": {split: {"classical": 320, "electronic": 115, "jazz_blues": 26, "metal_punk": 45, "rock_pop": 101,
-                              "world": 122} for split in SPLITS},
+        "per_split": {
+            split: {
+                "classical": 320,
+                "electronic": 115,
+                "jazz_blues": 26,
+                "metal_punk": 45,
+                "rock_pop": 101,
+                "world": 122,
+            }
+            for split in SPLITS
+        },
         "artists": {"training": 120, "development": 118, "evaluation": 119},
         "artist_overlap": {"training-evaluation": 97, "training-development": None, "development-evaluation": None},
         "note": "Artists are shared between the official splits.",
@@ -186,8 +213,11 @@ def test_bootstrap_is_deterministic_and_agrees_with_sklearn():
     first = bootstrap_ci(labels, predicted, n_boot=300, seed=5)
     assert first == bootstrap_ci(labels, predicted, n_boot=300, seed=5)
     assert first != bootstrap_ci(labels, predicted, n_boot=300, seed=6)
-    point = {"accuracy": accuracy_score(labels, predicted), "balanced_accuracy": balanced_accuracy_score(labels, predicted),
-             "macro_f1": f1_score(labels, predicted, average="macro")}
+    point = {
+        "accuracy": accuracy_score(labels, predicted),
+        "balanced_accuracy": balanced_accuracy_score(labels, predicted),
+        "macro_f1": f1_score(labels, predicted, average="macro"),
+    }
     for metric, (low, high) in first.items():
         assert low < point[metric] < high
         assert 0.02 < high - low < 0.3
@@ -276,7 +306,9 @@ def test_variant_table_summarises_seeds(full_report):
     assert table.loc["none", "n_seeds"] == 3
     assert table.loc["none", "eval_accuracy_mean"] == pytest.approx(none.mean())
     assert table.loc["none", "eval_accuracy_std"] == pytest.approx(none.std(ddof=1))
-    assert (table.loc["none", "eval_accuracy_ci_low"], table.loc["none", "eval_accuracy_ci_high"]) == pytest.approx(t_interval(none))
+    assert (table.loc["none", "eval_accuracy_ci_low"], table.loc["none", "eval_accuracy_ci_high"]) == pytest.approx(
+        t_interval(none)
+    )
     # the best variant is chosen on the development split
     assert table["best"].sum() == 1
     assert table["dev_macro_f1_mean"].idxmax() == table.index[table["best"]][0]
@@ -325,3 +357,30 @@ def test_every_report_file_has_a_caption():
     for caption in set(REPORT_CAPTIONS.values()):
         path = REPO / "workflow" / "report" / caption
         assert path.is_file() and len(path.read_text().strip()) > 40, path
+
+
+class _Named(dict):
+    """Attribute and key access, like Snakemake's input/output/params objects."""
+
+    __getattr__ = dict.__getitem__
+
+
+def test_workflow_script_builds_the_report(tmp_path):
+    import runpy
+    from types import SimpleNamespace
+
+    runs = write_runs(tmp_path, ["none"], [0], n_tracks=30)
+    out = tmp_path / "report"
+    snakemake = SimpleNamespace(
+        input=_Named(
+            {name: [str(p) for p in runs[name]] for name in PATH_COLUMNS},
+            index_summary=str(write_index_summary(tmp_path / "index_summary.json")),
+            literature=str(LITERATURE),
+        ),
+        output=_Named({name: str(out / file_name) for name, file_name in REPORT_FILES.items()}),
+        params=_Named(variants=list(runs["variant"]), seeds=[int(s) for s in runs["seed"]]),
+        log=[str(tmp_path / "report.log")],
+    )
+    runpy.run_path(str(REPO / "workflow" / "scripts" / "report.py"), init_globals={"snakemake": snakemake})
+    assert all((out / name).is_file() for name in REPORT_FILES.values())
+    assert "best variant" in (tmp_path / "report.log").read_text()

@@ -74,9 +74,7 @@ def track_metrics(labels: Sequence[str], probs: np.ndarray) -> dict:
     y_true, probs = check_predictions(labels, probs)
     y_pred = predicted_labels(probs)
     classes = list(CLASSES)
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=classes, zero_division=0
-    )
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=classes, zero_division=0)
     per_class = {
         cls: {
             "precision": float(precision[k]),

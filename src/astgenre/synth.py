@@ -201,9 +201,8 @@ def _with_mismatch(tracks: list[_Track]) -> list[_Track]:
         other = tracks[j]
         path = f"{folder}/{target.number}-{other.disk.rsplit('/', 1)[1].split('-', 1)[1]}"
         tracks[j] = replace(other, number=target.number, disk=path, listed=path)
-    tracks[i] = replace(
-        target, title=_field(disk[3:-4]), number=number, disk=f"{folder}/{disk}", listed=f"{folder}/{listed}"
-    )
+    title = _field(Path(disk).stem.split("-", 1)[1])
+    tracks[i] = replace(target, title=title, number=number, disk=f"{folder}/{disk}", listed=f"{folder}/{listed}")
     return tracks
 
 
@@ -357,13 +356,13 @@ def _hat(rng, sr, tau=0.035, cutoff=7000.0) -> np.ndarray:
     return _filter(rng.standard_normal(n), sr, "highpass", cutoff, order=4) * np.exp(-t / tau)
 
 
-def _cymbal(rng, sr, tau=0.7, base=420.0) -> np.ndarray:
+def _cymbal(rng, sr, tau=0.7, base=420.0, cutoff=5000.0) -> np.ndarray:
     """Ride/crash: inharmonic square partials plus bright noise."""
     n = int(sr * tau * 3)
     t = np.arange(n) / sr
     ratios = np.array([1.0, 1.48, 1.83, 2.41, 2.93, 3.63]) * base * rng.uniform(0.9, 1.1)
     metal = ((ratios[:, None] * t[None, :]) % 1.0 < 0.5).sum(0) * 2.0 - len(ratios)  # square waves
-    bright = _filter(metal + 2 * rng.standard_normal(n), sr, "highpass", 5000, order=4)
+    bright = _filter(metal + 2 * rng.standard_normal(n), sr, "highpass", cutoff, order=4)
     return bright * np.exp(-t / tau) / 4
 
 
@@ -532,8 +531,8 @@ def _jazz_blues(rng, style, sr, n):
     swing = rng.uniform(0.58, 0.7)
     bar = 4 * beat
     drums, bass, keys = np.zeros(n), np.zeros(n), np.zeros(n)
-    ride = _cymbal(rng, sr, rng.uniform(0.5, 1.0), rng.uniform(380, 520))
-    _hits(drums, ride, _grid(seconds, beat, (0, 1, 1 + swing, 2, 3, 3 + swing), bar), sr, 0.35, 0.004, rng, 0.3)
+    ride = _cymbal(rng, sr, rng.uniform(0.25, 0.5), rng.uniform(380, 520), rng.uniform(2500, 4000))
+    _hits(drums, ride, _grid(seconds, beat, (0, 1, 1 + swing, 2, 3, 3 + swing), bar), sr, 0.12, 0.004, rng, 0.3)
     _hits(drums, _hat(rng, sr, 0.03, 5000), _grid(seconds, beat, (1, 3), bar), sr, 0.25, 0.003, rng)
     ghosts = [t for t in _grid(seconds, beat, (swing, 1 + swing, 2 + swing, 3 + swing), bar) if rng.random() < 0.2]
     _hits(drums, _snare(rng, sr, 200, 0.08, 2500), ghosts, sr, 0.12, 0.005, rng)
@@ -768,7 +767,7 @@ def _encode_mp3(audio: np.ndarray, sr: int, bitrate: int) -> bytes:
     layout = "stereo" if audio.shape[0] == 2 else "mono"
     buf = io.BytesIO()
     with av.open(buf, "w", format="mp3") as out:
-        stream = out.add_stream("libmp3lame", rate=sr, options={"compression_level": "9"})
+        stream = out.add_stream("libmp3lame", rate=sr, options={"compression_level": "9", "joint_stereo": "0"})
         stream.bit_rate = bitrate
         stream.layout = layout
         frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio), format="fltp", layout=layout)

@@ -9,6 +9,7 @@ rule generate_corpus:
         f"{RESULTS}/logs/generate_corpus.log",
     params:
         generate=CFG["dataset"]["generate"],
+    threads: 2
     conda:
         ENV
     script:

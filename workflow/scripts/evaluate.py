@@ -1,10 +1,13 @@
 """Snakemake adapter: predict the development and evaluation splits with one run's model."""
 from pathlib import Path
 
+import torch
+
 from astgenre.evaluation import evaluate_run
 from astgenre.logs import log_to
 
 log_to(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
 for split in ("development", "evaluation"):
     evaluate_run(
         index_path=Path(snakemake.input.index),

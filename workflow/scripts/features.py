@@ -1,11 +1,14 @@
 """Snakemake adapter: AST log-mel features of one shard."""
 from pathlib import Path
 
+import torch
+
 from astgenre.evaluation import resolve_device
 from astgenre.features import FbankSettings, featurize_tracks
 from astgenre.logs import log_to
 
 log_to(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
 audio = Path(snakemake.input.audio)
 featurize_tracks(
     audio,

@@ -47,9 +47,7 @@ REPORT_FILES: dict[str, str] = {
 }
 """Output name -> file name inside the report directory (fixed, so a rule can declare them)."""
 
-REPORT_CAPTIONS: dict[str, str] = {
-    name: f"{file_name.split('.')[0]}.rst" for name, file_name in REPORT_FILES.items()
-}
+REPORT_CAPTIONS: dict[str, str] = {name: f"{file_name.split('.')[0]}.rst" for name, file_name in REPORT_FILES.items()}
 """Output name -> caption file in workflow/report/ (table.csv and table.md share table.rst)."""
 
 
@@ -74,7 +72,11 @@ def build_report(
 
     study = load_runs(runs)
     index = read_index_summary(Path(index_summary))
-    log.info("report over %d run(s) of variants %s", study.metrics[["variant", "seed"]].drop_duplicates().shape[0], study.variants)
+    log.info(
+        "report over %d run(s) of variants %s",
+        study.metrics[["variant", "seed"]].drop_duplicates().shape[0],
+        study.variants,
+    )
 
     per_run = run_table(study, n_boot=n_boot)
     per_variant = variant_table(per_run, study.variants)

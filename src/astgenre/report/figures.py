@@ -80,8 +80,16 @@ def roc_figure(tracks: pd.DataFrame, variant: str, path: Path) -> Path:
             fpr, tpr, _ = roc_curve(positive, probs[:, k])
             ax.plot(fpr, tpr, color=colours[title], linewidth=1.8, label=f"{title} (AUC {auc(fpr, tpr):.3f})")
         ax.plot([0, 1], [0, 1], linestyle="--", color="0.6", linewidth=1, label="chance")
-        ax.set(xlim=(-0.01, 1.01), ylim=(-0.01, 1.01), xlabel="False positive rate", ylabel="True positive rate", aspect="equal")
-        ax.set_title(f"One-vs-rest ROC: {variant} (best variant)\nevaluation split, pooled over {_n_seeds(tracks)} seed(s)")
+        ax.set(
+            xlim=(-0.01, 1.01),
+            ylim=(-0.01, 1.01),
+            xlabel="False positive rate",
+            ylabel="True positive rate",
+            aspect="equal",
+        )
+        ax.set_title(
+            f"One-vs-rest ROC: {variant} (best variant)\nevaluation split, pooled over {_n_seeds(tracks)} seed(s)"
+        )
         ax.legend(loc="lower right", fontsize="small", title="class (one vs rest)", title_fontsize="small")
         return _save(fig, path)
 
@@ -97,27 +105,39 @@ def confusion_figure(tracks: pd.DataFrame, variants: Sequence[str], path: Path, 
         for i, (ax, variant) in enumerate(zip(axes, variants)):
             subset = tracks[tracks["variant"] == variant]
             matrix = pd.crosstab(
-                pd.Categorical(subset["label"], categories=CLASSES), pd.Categorical(subset["predicted"], categories=CLASSES),
+                pd.Categorical(subset["label"], categories=CLASSES),
+                pd.Categorical(subset["predicted"], categories=CLASSES),
                 dropna=False,
             ).to_numpy(dtype=float)
             if normalized:
                 totals = matrix.sum(axis=1, keepdims=True)
                 matrix = np.divide(matrix, totals, out=np.full_like(matrix, np.nan), where=totals > 0)
             sns.heatmap(
-                matrix, ax=ax, annot=True, fmt=".2f" if normalized else ".0f", cmap="Blues", cbar=False, square=True,
-                vmin=0, vmax=1 if normalized else None, xticklabels=CLASS_TITLES, yticklabels=CLASS_TITLES,
-                linewidths=0.5, linecolor="white", annot_kws={"fontsize": 8},
+                matrix,
+                ax=ax,
+                annot=True,
+                fmt=".2f" if normalized else ".0f",
+                cmap="Blues",
+                cbar=False,
+                square=True,
+                vmin=0,
+                vmax=1 if normalized else None,
+                xticklabels=CLASS_TITLES,
+                yticklabels=CLASS_TITLES,
+                linewidths=0.5,
+                linecolor="white",
+                annot_kws={"fontsize": 8},
             )
             image = ax.collections[0]
             ax.set_title(f"{variant} ({_n_seeds(subset)} seed(s))")
-            ax.set_xlabel("predicted class" if i // n_cols == n_rows - 1 or i + n_cols >= len(variants) else "")
+            ax.set_xlabel("predicted class" if i + n_cols >= len(variants) else "")  # bottom panel of its column
             ax.set_ylabel("true class" if i % n_cols == 0 else "")
             ax.tick_params(axis="x", labelrotation=45)
             ax.tick_params(axis="y", labelrotation=0)
             for label in ax.get_xticklabels():
                 label.set_horizontalalignment("right")
                 label.set_rotation_mode("anchor")
-        for ax in axes[len(variants):]:
+        for ax in axes[len(variants) :]:
             ax.set_visible(False)
         kind = "rows normalised: recall on the diagonal" if normalized else "track counts"
         fig.suptitle(f"Confusion matrices, evaluation split,\npooled over seeds ({kind})")
@@ -129,17 +149,44 @@ def confusion_figure(tracks: pd.DataFrame, variants: Sequence[str], path: Path, 
 def recall_figure(runs: pd.DataFrame, variants: Sequence[str], path: Path) -> Path:
     """Per-class evaluation recall by variant: bars = mean over seeds, error bars = std, dots = seeds."""
     long = runs.melt(
-        id_vars=["variant", "seed"], value_vars=[f"eval_recall_{cls}" for cls in CLASSES], var_name="class", value_name="recall"
+        id_vars=["variant", "seed"],
+        value_vars=[f"eval_recall_{cls}" for cls in CLASSES],
+        var_name="class",
+        value_name="recall",
     )
     long["class"] = long["class"].str.removeprefix("eval_recall_").map(class_title)
     palette = variant_palette(variants)
     with _style():
         fig = Figure(figsize=(4.0 + len(CLASSES) * (0.5 + 0.25 * len(variants)), 4.8), layout="constrained")
         ax = fig.add_subplot()
-        sns.barplot(data=long, x="class", y="recall", hue="variant", hue_order=list(variants), order=CLASS_TITLES,
-                    palette=palette, errorbar="sd", capsize=0.1, err_kws={"linewidth": 1}, ax=ax)
-        sns.stripplot(data=long, x="class", y="recall", hue="variant", hue_order=list(variants), order=CLASS_TITLES,
-                      palette=palette, dodge=True, size=3.5, edgecolor="black", linewidth=0.5, legend=False, ax=ax)
+        sns.barplot(
+            data=long,
+            x="class",
+            y="recall",
+            hue="variant",
+            hue_order=list(variants),
+            order=CLASS_TITLES,
+            palette=palette,
+            errorbar="sd",
+            capsize=0.1,
+            err_kws={"linewidth": 1},
+            ax=ax,
+        )
+        sns.stripplot(
+            data=long,
+            x="class",
+            y="recall",
+            hue="variant",
+            hue_order=list(variants),
+            order=CLASS_TITLES,
+            palette=palette,
+            dodge=True,
+            size=3.5,
+            edgecolor="black",
+            linewidth=0.5,
+            legend=False,
+            ax=ax,
+        )
         ax.yaxis.set_major_formatter(PERCENT)
         ax.set(ylim=(0, 1.05), xlabel="", ylabel="recall (evaluation split)")
         ax.set_title("Per-class recall by variant (bar: mean over seeds, error bar: std, dot: one seed)")
@@ -157,23 +204,59 @@ def forest_figure(table: pd.DataFrame, reference: float | None, path: Path) -> P
         ax = fig.add_subplot()
         for y, row in enumerate(table.to_dict("records")):
             colour = palette[row["variant"]]
-            ax.hlines(y, row["eval_accuracy_boot_low"], row["eval_accuracy_boot_high"], color=colour, alpha=0.3, linewidth=9)
+            ax.hlines(
+                y, row["eval_accuracy_boot_low"], row["eval_accuracy_boot_high"], color=colour, alpha=0.3, linewidth=9
+            )
             if not np.isnan(row["eval_accuracy_ci_low"]):
                 ax.hlines(y, row["eval_accuracy_ci_low"], row["eval_accuracy_ci_high"], color=colour, linewidth=2)
-                ax.vlines([row["eval_accuracy_ci_low"], row["eval_accuracy_ci_high"]], y - 0.15, y + 0.15, color=colour, linewidth=2)
-            ax.plot(row["eval_accuracy_mean"], y, marker="D", color=colour, markersize=7, markeredgecolor="black", linestyle="none")
-            ax.plot(row["dev_accuracy_mean"], y, marker="o", markerfacecolor="none", markeredgecolor=colour, markersize=8,
-                    markeredgewidth=1.8, linestyle="none")
+                ax.vlines(
+                    [row["eval_accuracy_ci_low"], row["eval_accuracy_ci_high"]],
+                    y - 0.15,
+                    y + 0.15,
+                    color=colour,
+                    linewidth=2,
+                )
+            ax.plot(
+                row["eval_accuracy_mean"],
+                y,
+                marker="D",
+                color=colour,
+                markersize=7,
+                markeredgecolor="black",
+                linestyle="none",
+            )
+            ax.plot(
+                row["dev_accuracy_mean"],
+                y,
+                marker="o",
+                markerfacecolor="none",
+                markeredgecolor=colour,
+                markersize=8,
+                markeredgewidth=1.8,
+                linestyle="none",
+            )
         handles = [
             Line2D([], [], marker="D", color="0.3", markeredgecolor="black", linestyle="none", label="evaluation mean"),
-            Line2D([], [], color="0.3", alpha=0.3, linewidth=9, label="95% bootstrap interval (tracks, mean over runs)"),
-            Line2D([], [], marker="o", markerfacecolor="none", markeredgecolor="0.3", linestyle="none", label="development mean"),
+            Line2D(
+                [], [], color="0.3", alpha=0.3, linewidth=9, label="95% bootstrap interval (tracks, mean over runs)"
+            ),
+            Line2D(
+                [],
+                [],
+                marker="o",
+                markerfacecolor="none",
+                markeredgecolor="0.3",
+                linestyle="none",
+                label="development mean",
+            ),
         ]
         if table["eval_accuracy_ci_low"].notna().any():
             handles.insert(1, Line2D([], [], color="0.3", linewidth=2, label="95% t-interval over seeds"))
         if reference is not None:
             ax.axvline(reference, color="firebrick", linestyle="--", linewidth=1.3)
-            handles.append(Line2D([], [], color="firebrick", linestyle="--", label=f"{REFERENCE_LABEL}: {100 * reference:.2f}%"))
+            handles.append(
+                Line2D([], [], color="firebrick", linestyle="--", label=f"{REFERENCE_LABEL}: {100 * reference:.2f}%")
+            )
         if reference is not None:
             low, high = ax.get_xlim()
             ax.set_xlim(min(low, reference - 0.01), max(high, reference + 0.01))
@@ -183,8 +266,16 @@ def forest_figure(table: pd.DataFrame, reference: float | None, path: Path) -> P
         ax.set_xlabel("accuracy")
         ax.set_title("Accuracy by variant (n = seeds)")
         ax.grid(axis="y", visible=False)
-        fig.legend(handles=handles, loc="outside lower center", ncol=3, frameon=False, fontsize="small", handlelength=2.5,
-                   handletextpad=0.8, columnspacing=1.5)
+        fig.legend(
+            handles=handles,
+            loc="outside lower center",
+            ncol=2,
+            frameon=False,
+            fontsize="small",
+            handlelength=2.5,
+            handletextpad=0.8,
+            columnspacing=1.5,
+        )
         return _save(fig, path)
 
 
@@ -205,8 +296,14 @@ def training_curves_figure(history: pd.DataFrame, variants: Sequence[str], path:
                 if data.empty:
                     ax.text(0.5, 0.5, "no values logged", transform=ax.transAxes, ha="center", va="center", color="0.4")
                 for seed, run in data.groupby("seed"):
-                    ax.plot(run["x"], run[name], color=seed_palette[seed], linewidth=1.4,
-                            marker="o" if name.startswith("dev_") else None, markersize=3)
+                    ax.plot(
+                        run["x"],
+                        run[name],
+                        color=seed_palette[seed],
+                        linewidth=1.4,
+                        marker="o" if name.startswith("dev_") else None,
+                        markersize=3,
+                    )
                 if r == 0:
                     ax.set_title(variant)
                 ax.set_xlabel(x_label if r == len(rows) - 1 else "")
@@ -231,17 +328,35 @@ def calibration_figure(tracks: pd.DataFrame, variant: str, path: Path) -> Path:
     with _style():
         fig = Figure(figsize=(6.0, 6.6), layout="constrained")
         top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-        top.bar(centres[filled], bins["accuracy"][filled], width=width[filled], color=sns.color_palette("colorblind")[0],
-                edgecolor="white", label="accuracy in bin")
-        top.bar(centres[filled], bins["confidence"][filled] - bins["accuracy"][filled], bottom=bins["accuracy"][filled],
-                width=width[filled], fill=False, hatch="//", edgecolor="firebrick", linewidth=0.8,
-                label="gap to mean confidence in bin")
+        top.bar(
+            centres[filled],
+            bins["accuracy"][filled],
+            width=width[filled],
+            color=sns.color_palette("colorblind")[0],
+            edgecolor="white",
+            label="accuracy in bin",
+        )
+        top.bar(
+            centres[filled],
+            bins["confidence"][filled] - bins["accuracy"][filled],
+            bottom=bins["accuracy"][filled],
+            width=width[filled],
+            fill=False,
+            hatch="//",
+            edgecolor="firebrick",
+            linewidth=0.8,
+            label="gap to mean confidence in bin",
+        )
         top.plot([0, 1], [0, 1], linestyle="--", color="0.4", label="perfect calibration")
         top.set(ylim=(0, 1), ylabel="accuracy")
         top.yaxis.set_major_formatter(PERCENT)
-        top.legend(loc="upper left", fontsize="small")
-        top.set_title(f"Reliability diagram: {variant} (best variant), evaluation split,\n"
-                      f"pooled over {_n_seeds(tracks)} seed(s); ECE = {100 * ece:.1f}% ({CALIBRATION_BINS} bins)")
+        fig.legend(
+            *top.get_legend_handles_labels(), loc="outside lower center", ncol=3, frameon=False, fontsize="small"
+        )
+        top.set_title(
+            f"Reliability diagram: {variant} (best variant), evaluation split,\n"
+            f"pooled over {_n_seeds(tracks)} seed(s); ECE = {100 * ece:.1f}% ({CALIBRATION_BINS} bins)"
+        )
         bottom.bar(centres, bins["count"], width=width, color="0.55", edgecolor="white")
         bottom.set(xlim=(0, 1), xlabel="confidence (highest class probability)", ylabel="tracks")
         bottom.xaxis.set_major_formatter(PERCENT)
@@ -259,9 +374,24 @@ def variants_figure(runs: pd.DataFrame, variants: Sequence[str], path: Path) -> 
         for ax, (column, title) in zip(axes, metrics.items()):
             data = long[long["metric"] == column]
             means = data.groupby("variant", sort=False)["value"].mean().reindex(variants)
-            sns.stripplot(data=data, x="value", y="variant", order=list(variants), hue="variant", hue_order=list(variants),
-                          palette=palette, size=6, edgecolor="black", linewidth=0.6, jitter=0.12, legend=False, ax=ax)
-            ax.scatter(means.to_numpy(), range(len(variants)), marker="|", s=900, linewidths=2.5, color="black", zorder=3)
+            sns.stripplot(
+                data=data,
+                x="value",
+                y="variant",
+                order=list(variants),
+                hue="variant",
+                hue_order=list(variants),
+                palette=palette,
+                size=6,
+                edgecolor="black",
+                linewidth=0.6,
+                jitter=0.12,
+                legend=False,
+                ax=ax,
+            )
+            ax.scatter(
+                means.to_numpy(), range(len(variants)), marker="|", s=900, linewidths=2.5, color="black", zorder=3
+            )
             ax.set_xlim(max(0.0, np.floor(10 * data["value"].min()) / 10 - 0.05), 1.0)
             ax.xaxis.set_major_formatter(PERCENT)
             ax.set(title=title, xlabel="", ylabel="")

@@ -23,21 +23,21 @@ def percent(value: float | None) -> str:
 
 
 def mean_std(mean: float | None, std: float | None) -> str:
-    """"84.3 ± 1.2", or "84.3" when std is missing (one seed)."""
+    """ "84.3 ± 1.2", or "84.3" when std is missing (one seed)."""
     if _missing(mean):
         return MISSING
     return percent(mean) if _missing(std) else f"{percent(mean)} ± {percent(std)}"
 
 
 def interval(low: float | None, high: float | None) -> str:
-    """"[82.1, 86.5]" in percent, or the missing mark."""
+    """ "[82.1, 86.5]" in percent, or the missing mark."""
     if _missing(low) or _missing(high):
         return MISSING
     return f"[{percent(low)}, {percent(high)}]"
 
 
 def mean_std_interval(mean: float | None, std: float | None, low: float | None, high: float | None) -> str:
-    """"84.3 ± 1.2 [82.1, 86.5]"; only the parts that exist."""
+    """ "84.3 ± 1.2 [82.1, 86.5]"; only the parts that exist."""
     text = mean_std(mean, std)
     ci = interval(low, high)
     return text if ci == MISSING else f"{text} {ci}"

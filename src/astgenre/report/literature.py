@@ -52,41 +52,78 @@ def literature_table(literature: pd.DataFrame, variants: pd.DataFrame, replica: 
     best_protocol = "evaluation split (held out); variant chosen by development macro-F1; mean ± std over seeds"
     rows = []
     if best["variant"] != replica:
-        rows.append(_study_row(
-            f"AST fine-tuned, best variant {best['variant']!r}", best["eval_accuracy_mean"], best["eval_accuracy_std"],
-            best["n_seeds"], best_protocol, "yes",
-        ))
+        rows.append(
+            _study_row(
+                f"AST fine-tuned, best variant {best['variant']!r}",
+                best["eval_accuracy_mean"],
+                best["eval_accuracy_std"],
+                best["n_seeds"],
+                best_protocol,
+                "yes",
+            )
+        )
     if replica in set(variants["variant"]):
         row = variants[variants["variant"] == replica].iloc[0]
         method = f"AST fine-tuned, {replica!r} (replica of the reference notebook)"
-        rows.append(_study_row(
-            method, row["dev_accuracy_mean"], row["dev_accuracy_std"], row["n_seeds"],
-            "development split, the split the reference notebook reported on and selected its checkpoint with",
-            "with the reference notebook only",
-        ))
-        rows.append(_study_row(
-            f"{method}, best variant" if row["best"] else method, row["eval_accuracy_mean"], row["eval_accuracy_std"],
-            row["n_seeds"], best_protocol if row["best"] else "evaluation split (held out)", "yes",
-        ))
+        rows.append(
+            _study_row(
+                method,
+                row["dev_accuracy_mean"],
+                row["dev_accuracy_std"],
+                row["n_seeds"],
+                "development split, the split the reference notebook reported on and selected its checkpoint with",
+                "with the reference notebook only",
+            )
+        )
+        rows.append(
+            _study_row(
+                f"{method}, best variant" if row["best"] else method,
+                row["eval_accuracy_mean"],
+                row["eval_accuracy_std"],
+                row["n_seeds"],
+                best_protocol if row["best"] else "evaluation split (held out)",
+                "yes",
+            )
+        )
     return pd.concat([literature, pd.DataFrame(rows)], ignore_index=True)
 
 
 def _study_row(method: str, mean: float, std: float, n_runs: int, protocol: str, comparable: str) -> dict:
     return {
-        "method": method, "year": "", "accuracy": float(mean), "split_protocol": protocol, "source": THIS_STUDY,
-        "comparable": comparable, "accuracy_std": float(std), "n_runs": int(n_runs),
+        "method": method,
+        "year": "",
+        "accuracy": float(mean),
+        "split_protocol": protocol,
+        "source": THIS_STUDY,
+        "comparable": comparable,
+        "accuracy_std": float(std),
+        "n_runs": int(n_runs),
     }
 
 
 def literature_markdown(table: pd.DataFrame, replica: str) -> str:
     """literature.md: the table with a note on what may be compared with what."""
     rows = [
-        [row["method"], row["year"] or fmt.MISSING, _accuracy_cell(row),
-         fmt.MISSING if pd.isna(row["n_runs"]) else int(row["n_runs"]), row["split_protocol"], row["comparable"],
-         row["source"]]
+        [
+            row["method"],
+            row["year"] or fmt.MISSING,
+            _accuracy_cell(row),
+            fmt.MISSING if pd.isna(row["n_runs"]) else int(row["n_runs"]),
+            row["split_protocol"],
+            row["comparable"],
+            row["source"],
+        ]
         for row in table.to_dict("records")
     ]
-    headers = ["Method", "Year", "Accuracy (%)", "Runs", "Split / protocol", "Comparable with our evaluation numbers", "Source"]
+    headers = [
+        "Method",
+        "Year",
+        "Accuracy (%)",
+        "Runs",
+        "Split / protocol",
+        "Comparable with our evaluation numbers",
+        "Source",
+    ]
     has_replica = (table["method"].str.contains(repr(replica), regex=False) & (table["source"] == THIS_STUDY)).any()
     notes = [
         "# Literature and reference numbers (ISMIR2004 Genre)",

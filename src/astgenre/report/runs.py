@@ -60,11 +60,18 @@ class StudyRuns:
     variants: tuple[str, ...]
 
 
-def runs_frame(variants: Sequence[str], seeds: Sequence[int], paths: Mapping[str, Sequence[str | Path]]) -> pd.DataFrame:
-    """The runs table from parallel lists: variants, seeds and one path list per PATH_COLUMNS name."""
+def runs_frame(
+    variants: Sequence[str], seeds: Sequence[int], paths: Mapping[str, Sequence[str | Path]]
+) -> pd.DataFrame:
+    """The runs table from parallel lists: variants, seeds and one path list per PATH_COLUMNS name.
+
+    A single value (one run) may be given bare instead of as a one-element list.
+    """
     missing = [name for name in PATH_COLUMNS if name not in paths]
     if missing:
         raise ValueError(f"runs_frame: missing path lists {missing}; expected {list(PATH_COLUMNS)}")
+    variants, seeds = _as_list(variants), _as_list(seeds)
+    paths = {name: _as_list(paths[name]) for name in PATH_COLUMNS}
     lengths = {"variants": len(variants), "seeds": len(seeds), **{name: len(paths[name]) for name in PATH_COLUMNS}}
     if len(set(lengths.values())) != 1:
         raise ValueError(f"runs_frame: the lists must be parallel (equally long), got lengths {lengths}")
@@ -72,6 +79,10 @@ def runs_frame(variants: Sequence[str], seeds: Sequence[int], paths: Mapping[str
     for name in PATH_COLUMNS:
         frame[name] = [str(p) for p in paths[name]]
     return validate_runs(frame)
+
+
+def _as_list(values) -> list:
+    return [values] if isinstance(values, (str, Path, int)) else list(values)
 
 
 def validate_runs(runs: pd.DataFrame) -> pd.DataFrame:
@@ -109,7 +120,9 @@ def read_predictions(path: Path, split: str) -> pd.DataFrame:
         if unknown:
             raise ValueError(f"{path}: column {column!r} has unknown classes {unknown}; expected {CLASSES}")
     if frame["track_id"].duplicated().any():
-        raise ValueError(f"{path}: duplicate track_id {sorted(frame.loc[frame['track_id'].duplicated(), 'track_id'])[:5]}")
+        raise ValueError(
+            f"{path}: duplicate track_id {sorted(frame.loc[frame['track_id'].duplicated(), 'track_id'])[:5]}"
+        )
     probs = frame.loc[:, list(PROB_COLUMNS)].to_numpy(dtype=float)
     bad = ~np.isfinite(probs).all(axis=1) | (np.abs(probs.sum(axis=1) - 1) > PROB_SUM_TOLERANCE)
     if bad.any():
@@ -131,7 +144,10 @@ def read_metrics(path: Path) -> dict:
         raise ValueError(f"{path}: not valid JSON ({error})") from None
     missing = [key for key in METRICS_KEYS if key not in metrics]
     if missing:
-        raise ValueError(f"{path}: missing keys {missing}; expected the output of astgenre.metrics.track_metrics plus variant, seed, split")
+        raise ValueError(
+            f"{path}: missing keys {missing}; expected the output of astgenre.metrics.track_metrics "
+            "plus variant, seed, split"
+        )
     missing_classes = [cls for cls in CLASSES if cls not in metrics["per_class"]]
     if missing_classes:
         raise ValueError(f"{path}: per_class lacks classes {missing_classes}")
@@ -178,7 +194,9 @@ def load_runs(runs: pd.DataFrame) -> StudyRuns:
 def _metrics_row(metrics: dict, path: Path, variant: str, seed: int, split: str) -> dict:
     found = (str(metrics["variant"]), int(metrics["seed"]), str(metrics["split"]))
     if found != (variant, seed, split):
-        raise ValueError(f"{path}: holds variant/seed/split {found} but the runs table expects {(variant, seed, split)}")
+        raise ValueError(
+            f"{path}: holds variant/seed/split {found} but the runs table expects {(variant, seed, split)}"
+        )
     row: dict = {"variant": variant, "seed": seed, "split": split, "n_tracks": int(metrics["n_tracks"])}
     for key in SCALAR_METRICS:
         row[key] = math.nan if metrics[key] is None else float(metrics[key])
@@ -194,13 +212,17 @@ def _metrics_row(metrics: dict, path: Path, variant: str, seed: int, split: str)
 def _check_consistency(row: dict, predictions: pd.DataFrame, metrics_path: Path) -> None:
     """Warn when the metrics JSON and the predictions TSV of the same run disagree."""
     if row["n_tracks"] != len(predictions):
-        raise ValueError(f"{metrics_path}: n_tracks={row['n_tracks']} but the predictions file has {len(predictions)} tracks")
+        raise ValueError(
+            f"{metrics_path}: n_tracks={row['n_tracks']} but the predictions file has {len(predictions)} tracks"
+        )
     accuracy = float(predictions["correct"].mean())
     if abs(accuracy - row["accuracy"]) > 1e-9:
         log.warning(
             "%s: accuracy %.6f differs from the accuracy of the predictions file (%.6f); "
             "tables use the metrics file, per-track statistics the predictions file",
-            metrics_path, row["accuracy"], accuracy,
+            metrics_path,
+            row["accuracy"],
+            accuracy,
         )
 
 

@@ -105,14 +105,28 @@ def paired_seed_tests(baseline: Mapping[int, float], variant: Mapping[int, float
     unpaired_note = f"seeds without a partner left out: {unpaired}" if unpaired else ""
     if n < 2:
         reason = f"not run: {n} paired seed(s), at least 2 needed"
-        return [TestResult(name, math.nan, math.nan, n, _join(reason, unpaired_note)) for name in (PAIRED_T_TEST, WILCOXON_TEST)]
+        return [
+            TestResult(name, math.nan, math.nan, n, _join(reason, unpaired_note))
+            for name in (PAIRED_T_TEST, WILCOXON_TEST)
+        ]
     differences = b - a
     if np.all(differences == 0):
         reason = "not run: all paired differences are zero"
-        return [TestResult(name, math.nan, math.nan, n, _join(reason, unpaired_note)) for name in (PAIRED_T_TEST, WILCOXON_TEST)]
+        return [
+            TestResult(name, math.nan, math.nan, n, _join(reason, unpaired_note))
+            for name in (PAIRED_T_TEST, WILCOXON_TEST)
+        ]
     results = []
     if np.all(differences == differences[0]):
-        results.append(TestResult(PAIRED_T_TEST, math.nan, math.nan, n, _join("not run: the paired differences have zero variance", unpaired_note)))
+        results.append(
+            TestResult(
+                PAIRED_T_TEST,
+                math.nan,
+                math.nan,
+                n,
+                _join("not run: the paired differences have zero variance", unpaired_note),
+            )
+        )
     else:
         t = stats.ttest_rel(b, a)
         results.append(TestResult(PAIRED_T_TEST, float(t.statistic), float(t.pvalue), n, unpaired_note))

@@ -15,7 +15,8 @@ from astgenre.report.tables import SELECTION_RULE
 
 INDEX_SUMMARY_KEYS: tuple[str, ...] = ("tracks", "per_split", "artists", "artist_overlap", "note")
 FILE_GUIDE: dict[str, str] = {
-    "table.md": "every variant over seeds: evaluation metrics with std and 95% intervals, development accuracy, per-class recall",
+    "table.md": "every variant over seeds: evaluation metrics with std and 95% intervals, development accuracy, "
+    "per-class recall",
     "comparison.md": "each variant against the baseline: paired tests over seeds and McNemar's test over tracks",
     "literature.md": "published and reference numbers beside ours, with which ones are comparable",
     "runs.csv": "one row per run (variant, seed) with all metrics and per-run bootstrap intervals",
@@ -61,10 +62,17 @@ def summary_markdown(
         f"**{best['variant']}**, with development macro-F1 "
         f"{fmt.mean_std(best['dev_macro_f1_mean'], best['dev_macro_f1_std'])}%. Selection rule: {SELECTION_RULE}.",
         "",
-        f"Evaluation split ({int(best['n_seeds'])} seed(s); mean ± std in percent, 95% t-interval over seeds in brackets):",
+        f"Evaluation split ({int(best['n_seeds'])} seed(s); mean ± std in percent, "
+        "95% t-interval over seeds in brackets):",
         "",
-        *[f"- {title}: {_metric(best, name)}" for name, title in
-          (("accuracy", "accuracy"), ("balanced_accuracy", "balanced accuracy"), ("macro_f1", "macro-F1"))],
+        *[
+            f"- {title}: {_metric(best, name)}"
+            for name, title in (
+                ("accuracy", "accuracy"),
+                ("balanced_accuracy", "balanced accuracy"),
+                ("macro_f1", "macro-F1"),
+            )
+        ],
         f"- accuracy, mean per-run 95% bootstrap interval over tracks: "
         f"{fmt.interval(best['eval_accuracy_boot_low'], best['eval_accuracy_boot_high'])}",
         f"- development accuracy: {fmt.mean_std(best['dev_accuracy_mean'], best['dev_accuracy_std'])} "
@@ -90,7 +98,9 @@ def _run_list(variants: pd.DataFrame) -> str:
 
 
 def _metric(row: Mapping, name: str) -> str:
-    return fmt.mean_std_interval(row[f"eval_{name}_mean"], row[f"eval_{name}_std"], row[f"eval_{name}_ci_low"], row[f"eval_{name}_ci_high"])
+    return fmt.mean_std_interval(
+        row[f"eval_{name}_mean"], row[f"eval_{name}_std"], row[f"eval_{name}_ci_low"], row[f"eval_{name}_ci_high"]
+    )
 
 
 def _p_text(p: float) -> str:
@@ -103,7 +113,9 @@ def _baseline_section(variants: pd.DataFrame, comparison: pd.DataFrame, best: st
     if baseline not in set(variants["variant"]):
         return [*lines, f"The baseline variant {baseline!r} was not run, so no paired comparison was made.", ""]
     row = variants[variants["variant"] == baseline].iloc[0]
-    lines.append(f"Baseline {baseline!r}: evaluation accuracy {_metric(row, 'accuracy')}, macro-F1 {_metric(row, 'macro_f1')}.")
+    lines.append(
+        f"Baseline {baseline!r}: evaluation accuracy {_metric(row, 'accuracy')}, macro-F1 {_metric(row, 'macro_f1')}."
+    )
     if best == baseline:
         return [*lines, "The baseline is itself the best variant.", ""]
     tests = comparison[(comparison["variant"] == best) & (comparison["metric"] == "accuracy")].set_index("test")
@@ -114,7 +126,11 @@ def _baseline_section(variants: pd.DataFrame, comparison: pd.DataFrame, best: st
             value = _p_text(entry["p_value"]) if pd.notna(entry["p_value"]) else entry["note"]
             parts.append(f"{test}: {value}")
     difference = tests["mean_difference"].iloc[0] if len(tests) else float("nan")
-    lines += ["", f"{best} − {baseline}, evaluation accuracy: {fmt.signed_points(difference)} pp; " + "; ".join(parts) + ".", ""]
+    lines += [
+        "",
+        f"{best} − {baseline}, evaluation accuracy: {fmt.signed_points(difference)} pp; " + "; ".join(parts) + ".",
+        "",
+    ]
     return lines
 
 
@@ -122,7 +138,11 @@ def _replica_section(variants: pd.DataFrame, replica: str, reference: float | No
     lines = ["## Replica of the reference notebook", ""]
     reported = f"{100 * reference:.2f}%" if reference is not None else "not given in the literature file"
     if replica not in set(variants["variant"]):
-        return [*lines, f"The replica variant {replica!r} was not run (the notebook reported {reported} on the development split).", ""]
+        return [
+            *lines,
+            f"The replica variant {replica!r} was not run (the notebook reported {reported} on the development split).",
+            "",
+        ]
     row = variants[variants["variant"] == replica].iloc[0]
     return [
         *lines,
@@ -130,7 +150,13 @@ def _replica_section(variants: pd.DataFrame, replica: str, reference: float | No
         "checkpoint (one run). Our replica, side by side:",
         "",
         fmt.markdown_table(
-            [[fmt.mean_std(row["dev_accuracy_mean"], row["dev_accuracy_std"]), _metric(row, "accuracy"), int(row["n_seeds"])]],
+            [
+                [
+                    fmt.mean_std(row["dev_accuracy_mean"], row["dev_accuracy_std"]),
+                    _metric(row, "accuracy"),
+                    int(row["n_seeds"]),
+                ]
+            ],
             ["Development accuracy", "Evaluation accuracy", "Seeds"],
         ),
         "The development number is optimistic wherever the development split chose the checkpoint; the "
@@ -142,13 +168,18 @@ def _replica_section(variants: pd.DataFrame, replica: str, reference: float | No
 def _data_section(index_summary: Mapping) -> list[str]:
     per_split = index_summary["per_split"]
     rows = [
-        [split, sum(per_split[split].values()), *[per_split[split].get(cls, 0) for cls in CLASSES],
-         index_summary["artists"].get(split, fmt.MISSING)]
-        for split in SPLITS if split in per_split
+        [
+            split,
+            sum(per_split[split].values()),
+            *[per_split[split].get(cls, 0) for cls in CLASSES],
+            index_summary["artists"].get(split, fmt.MISSING),
+        ]
+        for split in SPLITS
+        if split in per_split
     ]
     overlap = index_summary["artist_overlap"]
     overlap_text = "; ".join(
-        f"{pair}: {'not computed' if n is None else f'{n} shared artist(s)'}" for pair, n in overlap.items()
+        f"{pair}: {'not measurable' if n is None else f'{n} shared artist(s)'}" for pair, n in overlap.items()
     )
     return [
         "## Data",

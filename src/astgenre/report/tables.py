@@ -17,7 +17,15 @@ from astgenre.labels import CLASSES
 from astgenre.metrics import expected_calibration_error
 from astgenre.report import formatting as fmt
 from astgenre.report.runs import PROB_COLUMNS, SCALAR_METRICS, StudyRuns
-from astgenre.report.stats import BOOTSTRAP_METRICS, MCNEMAR_TEST, TestResult, bootstrap_ci, describe, mcnemar_exact, paired_seed_tests
+from astgenre.report.stats import (
+    BOOTSTRAP_METRICS,
+    MCNEMAR_TEST,
+    TestResult,
+    bootstrap_ci,
+    describe,
+    mcnemar_exact,
+    paired_seed_tests,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +55,9 @@ def run_table(study: StudyRuns, n_boot: int = 1000, confidence: float = 0.95) ->
             for name in (*SCALAR_METRICS, *RECALL_COLUMNS):
                 row[f"{prefix}_{name}"] = float(values[name])
         row["eval_ece"] = expected_calibration_error(tracks["label"], tracks.loc[:, list(PROB_COLUMNS)].to_numpy())
-        intervals = bootstrap_ci(tracks["label"], tracks["predicted"], n_boot=n_boot, confidence=confidence, seed=int(seed))
+        intervals = bootstrap_ci(
+            tracks["label"], tracks["predicted"], n_boot=n_boot, confidence=confidence, seed=int(seed)
+        )
         for name, (low, high) in intervals.items():
             row[f"eval_{name}_boot_low"] = low
             row[f"eval_{name}_boot_high"] = high
@@ -61,17 +71,29 @@ def variant_table(runs: pd.DataFrame, variants: Sequence[str], confidence: float
     rows = []
     for variant in variants:
         group = runs[runs["variant"] == variant]
-        row: dict = {"variant": variant, "n_seeds": len(group), "seeds": ",".join(str(s) for s in sorted(group["seed"]))}
+        row: dict = {
+            "variant": variant,
+            "n_seeds": len(group),
+            "seeds": ",".join(str(s) for s in sorted(group["seed"])),
+        }
         for name in ("accuracy", "macro_f1"):
             row[f"dev_{name}_mean"] = float(group[f"dev_{name}"].mean())
             row[f"dev_{name}_std"] = float(group[f"dev_{name}"].std(ddof=1)) if len(group) > 1 else math.nan
         for name in (*HEADLINE_METRICS, *RECALL_COLUMNS):
             values = group[f"eval_{name}"]
             if values.isna().any():
-                log.warning("variant %s: eval_%s undefined (class without tracks) in %d run(s); described over the rest",
-                            variant, name, int(values.isna().sum()))
+                log.warning(
+                    "variant %s: eval_%s undefined (class without tracks) in %d run(s); described over the rest",
+                    variant,
+                    name,
+                    int(values.isna().sum()),
+                )
                 values = values.dropna()
-            summary = describe(values, confidence) if len(values) else dict.fromkeys(("mean", "std", "ci_low", "ci_high"), math.nan)
+            summary = (
+                describe(values, confidence)
+                if len(values)
+                else dict.fromkeys(("mean", "std", "ci_low", "ci_high"), math.nan)
+            )
             # every metric here is a proportion: a t-interval reaching past [0, 1] is clipped to it
             summary["ci_low"], summary["ci_high"] = np.clip([summary["ci_low"], summary["ci_high"]], 0.0, 1.0)
             for key in ("mean", "std", "ci_low", "ci_high"):
@@ -116,8 +138,20 @@ def comparison_table(study: StudyRuns, runs: pd.DataFrame, baseline: str) -> pd.
             for result in results:
                 rows.append(_test_row(variant, baseline, metric, result, base, other, paired, difference))
     columns = [
-        "variant", "baseline", "metric", "test", "n", "statistic", "p_value", "p_holm", "mean_baseline",
-        "mean_variant", "mean_difference", "discordant_baseline_only", "discordant_variant_only", "note",
+        "variant",
+        "baseline",
+        "metric",
+        "test",
+        "n",
+        "statistic",
+        "p_value",
+        "p_holm",
+        "mean_baseline",
+        "mean_variant",
+        "mean_difference",
+        "discordant_baseline_only",
+        "discordant_variant_only",
+        "note",
     ]
     table = pd.DataFrame(rows, columns=columns)
     for _, index in table.groupby(["metric", "test"]).groups.items():
@@ -150,8 +184,14 @@ def _pooled_mcnemar(predictions: pd.DataFrame, baseline: str, variant: str, seed
         return TestResult(MCNEMAR_TEST, math.nan, math.nan, 0, "not run: no seed run by both variants")
     result = mcnemar_exact(np.concatenate(base_correct), np.concatenate(other_correct))
     pooled = f"pooled over {len(seeds)} seed(s)"
-    return TestResult(result.test, result.statistic, result.p_value, result.n,
-                      f"{result.note}; {pooled}" if result.note else pooled, result.discordant)
+    return TestResult(
+        result.test,
+        result.statistic,
+        result.p_value,
+        result.n,
+        f"{result.note}; {pooled}" if result.note else pooled,
+        result.discordant,
+    )
 
 
 def _test_row(variant, baseline, metric, result: TestResult, base, other, paired, difference) -> dict:
@@ -175,9 +215,19 @@ def _test_row(variant, baseline, metric, result: TestResult, base, other, paired
 
 def _missing_baseline_row(variant: str, baseline: str, metric: str) -> dict:
     return {
-        "variant": variant, "baseline": baseline, "metric": metric, "test": "", "n": 0, "statistic": math.nan,
-        "p_value": math.nan, "p_holm": math.nan, "mean_baseline": math.nan, "mean_variant": math.nan,
-        "mean_difference": math.nan, "discordant_baseline_only": None, "discordant_variant_only": None,
+        "variant": variant,
+        "baseline": baseline,
+        "metric": metric,
+        "test": "",
+        "n": 0,
+        "statistic": math.nan,
+        "p_value": math.nan,
+        "p_holm": math.nan,
+        "mean_baseline": math.nan,
+        "mean_variant": math.nan,
+        "mean_difference": math.nan,
+        "discordant_baseline_only": None,
+        "discordant_variant_only": None,
         "note": f"not run: baseline variant {baseline!r} is not among the runs",
     }
 
@@ -185,35 +235,51 @@ def _missing_baseline_row(variant: str, baseline: str, metric: str) -> dict:
 def variant_markdown(table: pd.DataFrame, n_boot: int) -> str:
     """table.md: headline metrics per variant, then per-class recall, with how to read them."""
     headers = [
-        "Variant", "Seeds", "Accuracy", "Balanced accuracy", "Macro-F1",
-        "Accuracy, bootstrap 95% CI", "Dev accuracy", "Dev − eval accuracy (pp)", "Dev macro-F1 (selection)",
+        "Variant",
+        "Seeds",
+        "Accuracy",
+        "Balanced accuracy",
+        "Macro-F1",
+        "Accuracy, bootstrap 95% CI",
+        "Dev accuracy",
+        "Dev − eval accuracy (pp)",
+        "Dev macro-F1 (selection)",
     ]
     rows = []
     for row in table.to_dict("records"):
         name = f"**{row['variant']}** (best)" if row["best"] else row["variant"]
-        rows.append([
-            name,
-            row["n_seeds"],
-            *[_cell(row, f"eval_{metric}") for metric in HEADLINE_METRICS],
-            fmt.interval(row["eval_accuracy_boot_low"], row["eval_accuracy_boot_high"]),
-            fmt.mean_std(row["dev_accuracy_mean"], row["dev_accuracy_std"]),
-            fmt.signed_points(row["dev_eval_accuracy_gap"]),
-            fmt.mean_std(row["dev_macro_f1_mean"], row["dev_macro_f1_std"]),
-        ])
-    recall_rows = [[row["variant"], *[_cell(row, f"eval_{name}") for name in RECALL_COLUMNS]] for row in table.to_dict("records")]
-    return "\n".join([
-        "# Results per variant (evaluation split)",
-        "",
-        "Cells: mean ± std over seeds, in percent, with the 95% t-interval over seeds in brackets "
-        "(clipped to [0, 100]; std and interval are absent for a single seed). Dev columns are the development split.",
-        f"Best variant (bold): {SELECTION_RULE}.",
-        f"Accuracy, bootstrap 95% CI: {BOOTSTRAP_NOTE.format(n_boot=n_boot)}.",
-        "",
-        fmt.markdown_table(rows, headers),
-        "## Per-class recall (evaluation split)",
-        "",
-        fmt.markdown_table(recall_rows, ["Variant", *[fmt.class_title(c) for c in CLASSES]]),
-    ])
+        rows.append(
+            [
+                name,
+                row["n_seeds"],
+                *[_cell(row, f"eval_{metric}") for metric in HEADLINE_METRICS],
+                fmt.interval(row["eval_accuracy_boot_low"], row["eval_accuracy_boot_high"]),
+                fmt.mean_std(row["dev_accuracy_mean"], row["dev_accuracy_std"]),
+                fmt.signed_points(row["dev_eval_accuracy_gap"]),
+                fmt.mean_std(row["dev_macro_f1_mean"], row["dev_macro_f1_std"]),
+            ]
+        )
+    recall_rows = [
+        [row["variant"], *[_cell(row, f"eval_{name}") for name in RECALL_COLUMNS]] for row in table.to_dict("records")
+    ]
+    return "\n".join(
+        [
+            "# Results per variant (evaluation split)",
+            "",
+            "Cells: mean ± std over seeds, in percent, with the 95% t-interval over seeds in brackets "
+            "(clipped to [0, 100]; std and interval are absent for a single seed). "
+            "Dev columns are the development split.",
+            "",
+            f"Best variant (bold): {SELECTION_RULE}.",
+            "",
+            f"Accuracy, bootstrap 95% CI: {BOOTSTRAP_NOTE.format(n_boot=n_boot)}.",
+            "",
+            fmt.markdown_table(rows, headers),
+            "## Per-class recall (evaluation split)",
+            "",
+            fmt.markdown_table(recall_rows, ["Variant", *[fmt.class_title(c) for c in CLASSES]]),
+        ]
+    )
 
 
 def _cell(row: dict, name: str) -> str:
@@ -236,22 +302,44 @@ def comparison_markdown(table: pd.DataFrame, baseline: str, variants: Sequence[s
         return "\n".join([*intro, f"No comparison: the baseline variant {baseline!r} is not among the runs.", ""])
     if table.empty:
         return "\n".join([*intro, f"No comparison: no variant other than {baseline!r} was run.", ""])
-    headers = ["Variant", "Metric", "Δ (pp)", "Seeds", "Paired t-test p", "Wilcoxon p", "McNemar exact p (b / c)", "Notes"]
+    headers = [
+        "Variant",
+        "Metric",
+        "Δ (pp)",
+        "Seeds",
+        "Paired t-test p",
+        "Wilcoxon p",
+        "McNemar exact p; b / c",
+        "Notes",
+    ]
     rows = []
     for (variant, metric), group in table.groupby(["variant", "metric"], sort=False):
         tests = {row["test"]: row for row in group.to_dict("records")}
         first = group.iloc[0]
         mcnemar_row = tests.get(MCNEMAR_TEST)
-        mcnemar_cell = "" if mcnemar_row is None else (
-            f"{_p_cell(mcnemar_row)} ({_count(mcnemar_row['discordant_baseline_only'])} / "
-            f"{_count(mcnemar_row['discordant_variant_only'])})"
+        mcnemar_cell = (
+            ""
+            if mcnemar_row is None
+            else (
+                f"{_p_cell(mcnemar_row)}; b / c = {_count(mcnemar_row['discordant_baseline_only'])} / "
+                f"{_count(mcnemar_row['discordant_variant_only'])}"
+            )
         )
-        notes = "; ".join(dict.fromkeys(f"{r['test'].split(' (')[0]}: {r['note']}" for r in tests.values() if r["note"]))
-        rows.append([
-            variant, METRIC_TITLES[metric], fmt.signed_points(first["mean_difference"]),
-            _count(next((r["n"] for r in tests.values() if r["test"] != MCNEMAR_TEST), 0)),
-            _p_cell(_find(tests, "paired t-test")), _p_cell(_find(tests, "Wilcoxon")), mcnemar_cell, notes,
-        ])
+        notes = "; ".join(
+            dict.fromkeys(f"{r['test'].split(' (')[0]}: {r['note']}" for r in tests.values() if r["note"])
+        )
+        rows.append(
+            [
+                variant,
+                METRIC_TITLES[metric],
+                fmt.signed_points(first["mean_difference"]),
+                _count(next((r["n"] for r in tests.values() if r["test"] != MCNEMAR_TEST), 0)),
+                _p_cell(_find(tests, "paired t-test")),
+                _p_cell(_find(tests, "Wilcoxon")),
+                mcnemar_cell,
+                notes,
+            ]
+        )
     legend = "b / c: tracks right under the baseline only / under the variant only."
     return "\n".join([*intro, fmt.markdown_table(rows, headers), legend, ""])
 

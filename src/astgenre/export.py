@@ -1,0 +1,98 @@
+"""Export the best run of a study (by a development-split metric) as a self-contained model directory."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .model import RUN_INFO
+
+BEST_RUN = "best_run.json"
+"""File added to the exported model directory: which run was chosen, by which metric, among which candidates."""
+DEV_METRICS = "metrics_development.json"
+
+
+def development_metric(run_dir: Path, metric: str = "macro_f1") -> dict[str, Any]:
+    """{run_dir, variant, seed, value} of one run, read from its metrics_development.json (never the evaluation split)."""
+    run_dir = Path(run_dir)
+    path = run_dir / DEV_METRICS
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: evaluate the run on the development split first")
+    metrics = json.loads(path.read_text())
+    if metrics.get("split", "development") != "development":
+        raise ValueError(f"{path} holds metrics of split {metrics['split']!r}, not 'development'")
+    if metric not in metrics:
+        raise KeyError(f"{path} has no {metric!r} (keys: {', '.join(sorted(metrics))})")
+    value = metrics[metric]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{path}: {metric} is {value!r}, not a finite number")
+    info = _run_info(run_dir)
+    return {
+        "run_dir": str(run_dir),
+        "variant": metrics.get("variant", info.get("variant")),
+        "seed": metrics.get("seed", info.get("seed")),
+        "value": float(value),
+    }
+
+
+def _run_info(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "model" / RUN_INFO
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: {run_dir} has no trained model")
+    return json.loads(path.read_text())
+
+
+def export_best_model(run_dirs: Sequence[Path], out_dir: Path, metric: str = "macro_f1") -> dict[str, Any]:
+    """Copy the model of the run with the highest development `metric` (ties: the first given) to out_dir.
+
+    `metric` is a number in every run's metrics_development.json for which higher is better (macro_f1, accuracy,
+    balanced_accuracy, weighted_f1, macro_roc_auc). Evaluation-split metrics are never read.
+
+    out_dir receives the run's model/ (safetensors, config.json, astgenre.json with feature settings and labels)
+    plus best_run.json (variant, seed, metric, value, run_dir, candidates: every run's value), whose content is
+    returned. The directory is assembled beside out_dir and renamed into place, replacing an older export.
+    """
+    run_dirs = [Path(p) for p in run_dirs]
+    if not run_dirs:
+        raise ValueError("no run to choose from: the study's grid is empty")
+    candidates = [development_metric(run_dir, metric) for run_dir in run_dirs]
+    best = max(range(len(candidates)), key=lambda i: (candidates[i]["value"], -i))
+    chosen = candidates[best]
+    summary = {
+        "variant": chosen["variant"],
+        "seed": chosen["seed"],
+        "metric": metric,
+        "split": "development",
+        "value": chosen["value"],
+        "run_dir": chosen["run_dir"],
+        "candidates": candidates,
+    }
+    _copy_atomic(run_dirs[best] / "model", Path(out_dir), {BEST_RUN: json.dumps(summary, indent=2) + "\n"})
+    return summary
+
+
+def _copy_atomic(source: Path, target: Path, extra_files: dict[str, str]) -> None:
+    """Copy directory source to target with extra files, via a temporary sibling renamed into place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    old = None
+    try:
+        built = staging / target.name
+        shutil.copytree(source, built)
+        for name, text in extra_files.items():
+            (built / name).write_text(text)
+        if target.exists():
+            old = staging / "previous"
+            target.rename(old)
+        built.rename(target)
+    except BaseException:
+        if old is not None and not target.exists():
+            old.rename(target)  # put the previous export back
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,396 @@
+"""Genre predictions for any audio files with a fine-tuned model, decoded and featurised exactly as in the study.
+
+Worker processes decode the files ahead (:func:`astgenre.audio.decode`) while this process computes their
+log-mel features (:func:`astgenre.features.log_mel`, rounded to float16 like the study's feature files) and runs
+the model on batches of windows drawn from several files at once. Window logits are aggregated per file as
+:func:`astgenre.evaluation.evaluate_run` does. A file that cannot be decoded gets an error row; the others go on.
+The workers are started with "spawn": a script calling :func:`predict_files` needs the
+``if __name__ == "__main__":`` guard, and keeps heavy imports out of its top level to start them quickly.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from .audio import DecodeError, decode
+from .audio import _check_excerpt  # the decoder's own argument checks, run once up front
+from .data import EvaluationWindows, aggregate_tracks
+from .evaluation import PROB_COLUMNS, predict_windows, resolve_device
+from .features import FRAME_LENGTH, FbankSettings, log_mel
+from .labels import CLASSES
+from .model import RUN_INFO, load_classifier
+
+log = logging.getLogger(__name__)
+
+# Suffix -> decoders that read it (any one present is enough); folders are searched for these suffixes.
+_SUFFIX_DECODERS = {
+    ".mp3": ("mp3float", "mp3"),
+    ".wav": ("pcm_s16le",),
+    ".flac": ("flac",),
+    ".ogg": ("vorbis", "opus", "flac"),
+    ".oga": ("vorbis", "opus", "flac"),
+    ".opus": ("opus", "libopus"),
+    ".m4a": ("aac", "alac"),
+    ".aac": ("aac",),
+    ".aif": ("pcm_s16be",),
+    ".aiff": ("pcm_s16be",),
+    ".wma": ("wmav2", "wmav1", "wmapro"),
+}
+OUTPUT_SUFFIXES = (".csv", ".tsv", ".json")
+STATUS_OK, STATUS_ERROR = "ok", "error"
+# Files decoded ahead of the model, per worker: keeps workers busy without holding many tracks in memory.
+_PREFETCH_PER_WORKER = 4
+
+
+class ModelError(RuntimeError):
+    """The model given to predict is missing or unusable; the message says what to pass instead."""
+
+
+def _has_decoder(name: str) -> bool:
+    try:
+        av.codec.Codec(name, "r")
+        return True
+    except Exception:  # noqa: BLE001 - PyAV raises different errors for unknown codecs across versions
+        return False
+
+
+AUDIO_SUFFIXES: tuple[str, ...] = tuple(
+    suffix for suffix, decoders in _SUFFIX_DECODERS.items() if any(_has_decoder(d) for d in decoders)
+)
+"""Suffixes (lower case) of the files searched for in folders: those whose decoder this FFmpeg build has."""
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def collect_audio_files(inputs: Iterable[Path | str]) -> list[Path]:
+    """Expand folders (recursively, sorted) to their audio files; keep files as given, in order, each once.
+
+    A file named on its own is kept whatever its suffix (decoding tells whether it is audio); one that does not
+    exist is kept too, so that it is reported. In folders, hidden files and folders (".name") are skipped.
+    Raises ValueError when nothing is left.
+    """
+    found: list[Path] = []
+    seen: set[Path] = set()
+    inputs = [Path(p) for p in inputs]
+    for given in inputs:
+        if given.is_dir():
+            files = _audio_files_under(given)
+            if not files:
+                log.warning("%s: no audio files (%s) in this folder", given, ", ".join(AUDIO_SUFFIXES))
+        else:
+            files = [given]
+        for path in files:
+            key = Path(os.path.abspath(path))
+            if key not in seen:
+                seen.add(key)
+                found.append(path)
+    if not found:
+        where = ", ".join(str(p) for p in inputs) or "(nothing given)"
+        raise ValueError(f"no audio files found in {where}; looked for {', '.join(AUDIO_SUFFIXES)}")
+    return found
+
+
+def _audio_files_under(folder: Path) -> list[Path]:
+    files = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        files += [Path(root) / n for n in names if not n.startswith(".") and Path(n).suffix.lower() in AUDIO_SUFFIXES]
+    return sorted(files, key=lambda p: p.as_posix())
+
+
+def resolve_model_dir(path: Path | str) -> Path:
+    """The model directory of a model dir (holding astgenre.json) or a run dir (holding model/astgenre.json)."""
+    path = Path(path)
+    for candidate in (path, path / "model"):
+        if (candidate / RUN_INFO).is_file():
+            return candidate
+    if not path.exists():
+        raise ModelError(f"model {path} does not exist; pass results/<study>/best_model, a run directory or its model/")
+    raise ModelError(
+        f"{path} is not a model of this project: neither {path / RUN_INFO} nor {path / 'model' / RUN_INFO} exists; "
+        "pass results/<study>/best_model, a run directory (results/<study>/runs/<variant>/seed<N>) or its model/"
+    )
+
+
+# --------------------------------------------------------------------------- decoding and features
+
+
+@dataclass(frozen=True)
+class _Excerpt:
+    sample_rate: int
+    start: float | str
+    duration: float | None
+
+
+def track_features(audio: np.ndarray, settings: FbankSettings, device: torch.device | str = "cpu") -> np.ndarray:
+    """(frames, mel) float16 features of decoded audio, as the study's feature files hold them.
+
+    Audio shorter than one 400-sample frame is zero-padded to one frame, as ``featurize_tracks`` does.
+    """
+    if audio.size < FRAME_LENGTH:
+        audio = np.pad(audio, (0, FRAME_LENGTH - audio.size))
+    return log_mel(audio, settings, device).cpu().numpy().astype(np.float16)
+
+
+def _failure(error: BaseException) -> str:
+    """The one-line reason reported for a file that could not be decoded."""
+    if isinstance(error, DecodeError):
+        return error.reason
+    return f"unexpected error: {type(error).__name__}: {' '.join(str(error).split())}"
+
+
+class _Inline(Executor):
+    """Runs the work in the calling process (workers=0)."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as error:  # noqa: BLE001 - delivered through the future, like a process pool does
+            future.set_exception(error)
+        return future
+
+
+def _decoded(paths: Sequence[Path], excerpt: _Excerpt, workers: int) -> Iterator[tuple[np.ndarray | None, str | None]]:
+    """(audio, None) or (None, reason) for each path, in order, decoded ahead by `workers` processes (0: here).
+
+    The workers run :func:`astgenre.audio.decode` only (a light import: they start in about a second) while
+    this process computes features and runs the model.
+    """
+    if workers == 0 or len(paths) == 1:
+        executor: Executor = _Inline()
+        ahead = 1
+    else:
+        level = logging.getLogger().getEffectiveLevel()
+        executor = ProcessPoolExecutor(
+            min(workers, len(paths)), mp_context=multiprocessing.get_context("spawn"),
+            initializer=functools.partial(logging.basicConfig, level=level, format="%(levelname)s: %(message)s"),
+        )
+        ahead = workers * _PREFETCH_PER_WORKER
+    kwargs = {"sample_rate": excerpt.sample_rate, "start": excerpt.start, "duration": excerpt.duration}
+    pending: deque[Future] = deque()
+    with executor:
+        try:
+            for path in paths:
+                pending.append(executor.submit(decode, path, **kwargs))
+                if len(pending) >= ahead:
+                    yield _outcome(pending.popleft())
+            while pending:
+                yield _outcome(pending.popleft())
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def _outcome(future: Future) -> tuple[np.ndarray | None, str | None]:
+    try:
+        return future.result(), None
+    except BrokenProcessPool:
+        raise
+    except Exception as error:  # noqa: BLE001 - one odd file must not stop the others; it is reported
+        log.debug("decoding failed", exc_info=error)
+        return None, _failure(error)
+
+
+def default_workers() -> int:
+    """Decoding processes: one per available core."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+# --------------------------------------------------------------------------- prediction
+
+
+class Predictor:
+    """A fine-tuned model ready to classify audio files (``model``: a model dir, a run dir or an exported best_model)."""
+
+    def __init__(self, model: Path | str, device: str = "auto") -> None:
+        self.model_dir = resolve_model_dir(model)
+        try:
+            self.device = resolve_device(device)
+        except (RuntimeError, ValueError) as error:
+            raise ModelError(str(error)) from error
+        try:
+            self.model, self.info = load_classifier(self.model_dir, self.device)
+        except (OSError, ValueError) as error:  # JSONDecodeError is a ValueError
+            raise ModelError(f"cannot load the model in {self.model_dir}: {error}") from error
+        missing = {"window_frames", "eval_hop_frames", "window", "aggregate", "features"} - set(self.info)
+        if missing:
+            raise ModelError(f"{self.model_dir / RUN_INFO} lacks {sorted(missing)}: re-export or re-train the model")
+        try:
+            self.settings = FbankSettings(**self.info["features"])
+        except TypeError as error:
+            raise ModelError(f"{self.model_dir / RUN_INFO}: bad feature settings {self.info['features']}: {error}") from error
+
+    def predict(
+        self,
+        paths: Sequence[Path | str],
+        *,
+        top_k: int = 3,
+        batch_size: int = 32,
+        start: float | str = 0.0,
+        duration: float | None = None,
+        workers: int | None = None,
+        progress: bool | None = None,
+    ) -> pd.DataFrame:
+        """One row per file, in the order given (columns: :func:`prediction_columns`); failed files have status "error".
+
+        Windows of ``window_frames`` every ``eval_hop_frames`` (or the first only, for models trained on the first
+        window) cover the excerpt [start, start+duration) of each file (whole track by default; start may be
+        "middle"); up to ``batch_size`` windows, from one file or several, go through the model at once. The file's
+        probabilities aggregate its window logits as in evaluation. ``workers`` decoding processes (default: one
+        per core; 0 decodes in this process). ``progress``: a progress bar on stderr (None: when it is a terminal).
+        """
+        if not 1 <= top_k <= len(CLASSES):
+            raise ValueError(f"top_k must be between 1 and {len(CLASSES)}, got {top_k}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        workers = default_workers() if workers is None else workers
+        if workers < 0:
+            raise ValueError(f"workers must be >= 0, got {workers}")
+        excerpt = _Excerpt(self.settings.sample_rate, start, duration)
+        _check_excerpt(excerpt.sample_rate, excerpt.start, excerpt.duration)  # before any file is touched
+        paths = [Path(p) for p in paths]
+
+        length, hop = int(self.info["window_frames"]), int(self.info["eval_hop_frames"])
+        first_only = self.info["window"] == "first"
+        seconds = np.full(len(paths), math.nan)
+        errors: list[str | None] = [None] * len(paths)
+        logits: list[np.ndarray] = []
+        track_of: list[int] = []  # file index of each window, in the order of `logits`
+        queue: deque[tuple[EvaluationWindows, int, int]] = deque()  # windows waiting for the model
+
+        def run_batches(final: bool = False) -> None:
+            while len(queue) >= batch_size or (final and queue):
+                batch = [queue.popleft() for _ in range(min(batch_size, len(queue)))]
+                items = [windows[i] for windows, i, _ in batch]
+                logits.append(predict_windows(self.model, items, len(items), self.device))
+                track_of.extend(file for _, _, file in batch)
+
+        bar = tqdm(total=len(paths), desc="predict", unit="file", disable=(not progress) if progress is not None else None)
+        with bar:
+            for file, (audio, reason) in enumerate(_decoded(paths, excerpt, workers)):
+                if reason is not None:
+                    errors[file] = reason
+                    log.info("%s: %s", paths[file], reason)
+                else:
+                    seconds[file] = audio.size / excerpt.sample_rate
+                    features = track_features(audio, self.settings, self.device)
+                    windows = EvaluationWindows(["track"], {"track": features}, length, hop, first_only=first_only,
+                                                settings=self.settings)
+                    queue.extend((windows, i, file) for i in range(len(windows)))
+                    run_batches()
+                bar.update()
+            run_batches(final=True)
+
+        ok = [i for i, e in enumerate(errors) if e is None]
+        probs = np.full((len(paths), len(CLASSES)), math.nan)
+        n_windows = np.bincount(np.asarray(track_of, dtype=int), minlength=len(paths))
+        if ok:
+            position = {file: k for k, file in enumerate(ok)}
+            probs[ok] = aggregate_tracks(np.concatenate(logits), [position[f] for f in track_of], len(ok),
+                                         self.info["aggregate"])
+        return prediction_frame(paths, probs, errors, seconds, n_windows, top_k)
+
+
+def prediction_columns(top_k: int) -> list[str]:
+    """file, status ("ok"/"error"), error (reason or empty), seconds (decoded), n_windows, genre_1, prob_1, ...,
+    genre_k, prob_k (most probable first), then prob_<class> for every class (NaN for files that failed)."""
+    top = [column for rank in range(1, top_k + 1) for column in (f"genre_{rank}", f"prob_{rank}")]
+    return ["file", "status", "error", "seconds", "n_windows", *top, *PROB_COLUMNS]
+
+
+def prediction_frame(
+    paths: Sequence[Path], probs: np.ndarray, errors: Sequence[str | None], seconds: np.ndarray,
+    n_windows: np.ndarray, top_k: int,
+) -> pd.DataFrame:
+    """The table of :meth:`Predictor.predict` from per-file probabilities (NaN rows for errors)."""
+    table = pd.DataFrame({
+        "file": [str(p) for p in paths],
+        "status": [STATUS_OK if e is None else STATUS_ERROR for e in errors],
+        "error": pd.Series(list(errors), dtype="object"),
+        "seconds": seconds,
+        "n_windows": n_windows.astype(int),
+    })
+    order = np.argsort(-np.nan_to_num(probs, nan=-1.0), axis=1, kind="stable")
+    for rank in range(top_k):
+        cls = order[:, rank]
+        table[f"genre_{rank + 1}"] = pd.Series([CLASSES[c] if e is None else None for c, e in zip(cls, errors)],
+                                               dtype="object")
+        table[f"prob_{rank + 1}"] = probs[np.arange(len(paths)), cls]
+    for i, column in enumerate(PROB_COLUMNS):
+        table[column] = probs[:, i]
+    return table[prediction_columns(top_k)]
+
+
+def predict_files(
+    paths: Sequence[Path | str],
+    model: Path | str,
+    *,
+    top_k: int = 3,
+    batch_size: int = 32,
+    device: str = "auto",
+    start: float | str = 0.0,
+    duration: float | None = None,
+    workers: int | None = None,
+    progress: bool | None = None,
+) -> pd.DataFrame:
+    """Load the model (model dir, run dir or best_model) and predict the files; see :meth:`Predictor.predict`."""
+    return Predictor(model, device).predict(paths, top_k=top_k, batch_size=batch_size, start=start,
+                                            duration=duration, workers=workers, progress=progress)
+
+
+# --------------------------------------------------------------------------- output
+
+
+def write_predictions(table: pd.DataFrame, path: Path, *, metadata: dict[str, Any] | None = None) -> None:
+    """Write the table as CSV, TSV or JSON (by suffix). JSON: {**metadata, "files": [one object per file]}."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in OUTPUT_SUFFIXES:
+        raise ValueError(f"{path}: output must end in {', '.join(OUTPUT_SUFFIXES)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".json":
+        document = {**(metadata or {}), "files": prediction_records(table)}
+        path.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n")
+    else:
+        table.to_csv(path, sep="," if suffix == ".csv" else "\t", index=False, float_format="%.6g")
+
+
+def prediction_records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """One JSON-ready object per row: file, status, error, seconds, n_windows, top [{genre, probability}], probabilities."""
+    ranks = sorted(int(c.split("_")[1]) for c in table.columns if c.startswith("genre_"))
+    records = []
+    for row in table.to_dict("records"):
+        ok = row["status"] == STATUS_OK
+        records.append({
+            "file": row["file"],
+            "status": row["status"],
+            "error": None if ok else row["error"],
+            "seconds": float(row["seconds"]) if ok else None,
+            "n_windows": int(row["n_windows"]),
+            "top": [{"genre": row[f"genre_{r}"], "probability": float(row[f"prob_{r}"])} for r in ranks] if ok else [],
+            "probabilities": {c: float(row[p]) for c, p in zip(CLASSES, PROB_COLUMNS)} if ok else None,
+        })
+    return records

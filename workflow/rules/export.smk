@@ -1,0 +1,22 @@
+# Export: the best run of the study (by development macro-F1; never the evaluation split) as a ready-to-use model,
+# so that `astgenre predict --model results/<study>/best_model FILES...` works.
+
+
+rule export_best_model:
+    input:
+        models=run_files("model"),
+        metrics=run_files("metrics_development.json"),
+    output:
+        directory(f"{RESULTS}/best_model"),
+    log:
+        f"{RESULTS}/logs/export_best_model.log",
+    params:
+        metric="macro_f1",
+    threads: 1
+    resources:
+        runtime=rule_resource("export_best_model", "runtime", 10),
+        mem_mb=rule_resource("export_best_model", "mem_mb", 1000),
+    conda:
+        ENV
+    script:
+        "../scripts/export_best_model.py"

@@ -1,0 +1,37 @@
+# Report: tables and figures over all runs; rerun alone with `--forcerun report`.
+from astgenre.report import REPORT_CAPTIONS, REPORT_FILES
+
+REPORT_CATEGORIES = {"csv": "Tables", "md": "Tables", "png": "Figures"}
+
+
+def report_outputs():
+    return [f"{RESULTS}/report/{name}" for name in REPORT_FILES.values()]
+
+
+rule report:
+    input:
+        predictions_development=run_files("predictions_development.tsv"),
+        predictions_evaluation=run_files("predictions_evaluation.tsv"),
+        metrics_development=run_files("metrics_development.json"),
+        metrics_evaluation=run_files("metrics_evaluation.json"),
+        history=run_files("history.tsv"),
+        index_summary=f"{RESULTS}/index_summary.json",
+        literature=workflow.source_path("../report/literature.csv"),
+    output:
+        **{
+            key: report(
+                f"{RESULTS}/report/{name}",
+                caption=f"../report/{REPORT_CAPTIONS[key]}",
+                category=REPORT_CATEGORIES[name.rsplit(".", 1)[1]],
+            )
+            for key, name in REPORT_FILES.items()
+        },
+    log:
+        f"{RESULTS}/logs/report.log",
+    params:
+        variants=[variant for variant, _ in RUNS],
+        seeds=[seed for _, seed in RUNS],
+    conda:
+        ENV
+    script:
+        "../scripts/report.py"

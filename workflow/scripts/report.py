@@ -1,0 +1,27 @@
+"""Snakemake adapter: tables, statistics and figures over all runs of the study."""
+
+from pathlib import Path
+
+from astgenre.logs import log_to
+from astgenre.report import REPORT_FILES, build_report, runs_frame
+from astgenre.report.runs import PATH_COLUMNS
+
+log_to(snakemake.log[0])
+out_dir = Path(snakemake.output.table_csv).parent
+declared = {name: Path(snakemake.output[name]) for name in REPORT_FILES}
+expected = {name: out_dir / file_name for name, file_name in REPORT_FILES.items()}
+if declared != expected:
+    raise ValueError(
+        f"the rule's outputs must be named by REPORT_FILES inside one directory: got {declared}, expected {expected}"
+    )
+runs = runs_frame(
+    variants=list(snakemake.params.variants),
+    seeds=list(snakemake.params.seeds),
+    paths={name: list(snakemake.input[name]) for name in PATH_COLUMNS},
+)
+build_report(
+    runs,
+    index_summary=Path(snakemake.input.index_summary),
+    out_dir=out_dir,
+    literature=Path(snakemake.input.literature),
+)
