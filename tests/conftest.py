@@ -12,7 +12,7 @@ def repo() -> Path:
     return REPO
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def ismir_fixtures() -> Path:
     if not (FIXTURES / "filenames.txt").exists():
         pytest.skip(f"real ISMIR2004 listing not found at {FIXTURES} (it lives in ../shared beside the checkout)")
