@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from astgenre.config import load_study, variant_training
-from astgenre.labels import SPLITS
+from astgenre.report import REPORT_CAPTIONS, REPORT_FILES
 
 CFG = load_study(
     config,
@@ -17,6 +17,7 @@ SEEDS = CFG["grid"]["seeds"]
 RUNS = [(variant, seed) for variant in VARIANTS for seed in SEEDS]
 EVAL_SPLITS = ["development", "evaluation"]
 ENV = "../envs/astgenre.yaml"
+REPORT_CATEGORIES = {"csv": "Tables", "md": "Tables", "png": "Figures"}
 
 
 wildcard_constraints:
@@ -70,3 +71,7 @@ def all_outputs():
         f"{RESULTS}/decode_errors.tsv",
         *report_outputs(),
     ]
+
+
+def report_outputs():
+    return [f"{RESULTS}/report/{name}" for name in REPORT_FILES.values()]

@@ -1,13 +1,4 @@
 # Report: tables and figures over all runs; rerun alone with `--forcerun report`.
-from astgenre.report import REPORT_CAPTIONS, REPORT_FILES
-
-REPORT_CATEGORIES = {"csv": "Tables", "md": "Tables", "png": "Figures"}
-
-
-def report_outputs():
-    return [f"{RESULTS}/report/{name}" for name in REPORT_FILES.values()]
-
-
 rule report:
     input:
         predictions_development=run_files("predictions_development.tsv"),
