@@ -63,6 +63,11 @@ if ((${#need[@]})); then
         || die "apt-get install slurm-wlm slurm-client slurmdbd munge mariadb-server failed"
 fi
 export PATH="/usr/sbin:$PATH"
+for conf in "$ETC/slurm.conf" "$ETC/slurmdbd.conf"; do
+    if [[ -s "$conf" ]] && ! head -n 1 "$conf" | grep -q "Written by .ci/slurm-up.sh"; then
+        die "$conf exists and was not written by this script: refusing to replace a real cluster's configuration"
+    fi
+done
 mkdir -p "$ETC" "$LOGS" "$STATE/slurmctld" "$STATE/slurmd" /run/munge /run/mysqld
 
 # --- configuration (rewritten every call; a change restarts the daemons) ---------------------------------------

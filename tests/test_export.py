@@ -23,7 +23,8 @@ def make_run(root: Path, variant: str, seed: int, dev: dict, evaluation: dict | 
         (run / "model").mkdir(parents=True)
         (run / "model" / RUN_INFO).write_text(json.dumps({"variant": variant, "seed": seed}))
         (run / "model" / "model.safetensors").write_bytes(f"weights of {variant}/{seed}".encode())
-    (run / "metrics_development.json").write_text(json.dumps({"variant": variant, "seed": seed, "split": "development", **dev}))
+    (run / "metrics_development.json").write_text(
+        json.dumps({"variant": variant, "seed": seed, "split": "development", **dev}))
     if evaluation is not None:
         (run / "metrics_evaluation.json").write_text(
             json.dumps({"variant": variant, "seed": seed, "split": "evaluation", **evaluation}))

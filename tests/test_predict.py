@@ -1,4 +1,4 @@
-"""`astgenre predict`: the prediction logic against the study's own pipeline, and the command line on good and broken files."""
+"""`astgenre predict`: the prediction logic against the study's own pipeline; the command line on good and broken files."""
 
 from __future__ import annotations
 

@@ -29,7 +29,8 @@ GPU_RULES = ("train", "evaluate")
 OVERLAY = {
     "grid": {"variants": ["none"], "seeds": [0]},
     "training": {"epochs": 2},
-    "resources": {rule: {"partition": GPU_PARTITION} for rule in GPU_RULES},
+    # The demo preset trains on CPU (gpu: 0); here the GPU rules ask for one (fake) GPU, in their own partition.
+    "resources": {rule: {"gpu": 1, "partition": GPU_PARTITION} for rule in GPU_RULES},
 }
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
 
@@ -156,17 +157,21 @@ def test_resources_come_from_config(slurm, submitted):
         defaults_path=work / "config.yaml",
         schema_path=work / "workflow/schemas/config.schema.yaml",
     )
-    for job_id, job in submitted.iterrows():
-        settings = config["resources"].get(job["rule"], {})
-        gpus = settings.get("gpu", 0) if job["rule"] in GPU_RULES else 0
-        assert (f"gres/gpu={gpus}" in job["AllocTRES"]) == (gpus > 0), (job["rule"], job["AllocTRES"])
-        if job["rule"] in GPU_RULES:
-            assert gpus >= 1, f"resources.{job['rule']}.gpu"
-            assert job["Partition"] == GPU_PARTITION, f"{job['rule']} ran in {job['Partition']}, not resources.{job['rule']}.partition"
-            assert job["ReqMem"] == f"{settings['mem_mb']}M", (job["rule"], job["ReqMem"])
-            assert minutes(job["Timelimit"]) == settings["runtime"], (job["rule"], job["Timelimit"])
+    assert {rule: config["resources"][rule]["gpu"] for rule in GPU_RULES} == dict.fromkeys(GPU_RULES, 1)
+    for _, job in submitted.iterrows():
+        rule, settings = job["rule"], config["resources"].get(job["rule"], {})
+        gpus = settings.get("gpu", 0)
+        assert (f"gres/gpu={gpus}" in job["AllocTRES"]) == (gpus > 0), (rule, gpus, job["AllocTRES"])
+        assert ("gres/gpu" in job["AllocTRES"]) == (gpus > 0), (rule, gpus, job["AllocTRES"])
+        expected_partition = settings.get("partition")
+        if expected_partition:
+            assert job["Partition"] == expected_partition, f"{rule} ran in {job['Partition']}, not resources.{rule}.partition"
         else:
-            assert job["Partition"] != GPU_PARTITION, f"{job['rule']} (no GPU) ran in {job['Partition']}"
+            assert job["Partition"] != GPU_PARTITION, f"{rule} ran in {job['Partition']} without asking for it"
+        if "mem_mb" in settings:
+            assert job["ReqMem"] == f"{settings['mem_mb']}M", (rule, job["ReqMem"])
+        if "runtime" in settings:
+            assert minutes(job["Timelimit"]) == settings["runtime"], (rule, job["Timelimit"])
 
 
 def test_results_match_the_local_run(local, slurm):

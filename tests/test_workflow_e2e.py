@@ -64,7 +64,7 @@ def test_index(demo):
 def test_predictions_and_metrics(demo):
     index = pd.read_csv(demo / "results/demo/index.tsv", sep="\t", dtype=str)
     n_eval = (index["split"] == "evaluation").sum()
-    for variant in ("none", "inverse_frequency"):
+    for variant in ("none", "inverse_frequency", "reference_replica"):
         for seed in (0, 1):
             run = demo / f"results/demo/runs/{variant}/seed{seed}"
             predictions = pd.read_csv(run / "predictions_evaluation.tsv", sep="\t")
@@ -86,7 +86,7 @@ def test_predictions_and_metrics(demo):
 def test_report(demo):
     report = demo / "results/demo/report"
     table = pd.read_csv(report / "table.csv")
-    assert len(table) == 2 and set(table.iloc[:, 0]) == {"none", "inverse_frequency"}
+    assert set(table.iloc[:, 0]) == {"none", "inverse_frequency", "reference_replica"}
     assert "±" in (report / "table.md").read_text()
     pngs = sorted(report.glob("*.png"))
     assert len(pngs) >= 5
@@ -131,3 +131,14 @@ def test_full_study_offline_fails_at_download_with_a_clear_message(demo, tmp_pat
     assert "http://127.0.0.1:9/ismir04_genre.zip" in log
     assert "study=demo" in log
     assert not (demo / "results/ismir2004/download/ismir04_genre.zip").exists()
+
+
+def test_other_variants_run_through_the_workflow(demo):
+    """The remaining class-weighting variants, one seed each, through the same rules (run last: it replaces the report)."""
+    grid = "grid={'variants': ['effective_number', 'balanced_sampler'], 'seeds': [0]}"
+    snakemake(demo, config=(grid,))
+    for variant in ("effective_number", "balanced_sampler"):
+        metrics = json.loads((demo / f"results/demo/runs/{variant}/seed0/metrics_evaluation.json").read_text())
+        assert metrics["variant"] == variant and metrics["accuracy"] > 0.5
+    table = pd.read_csv(demo / "results/demo/report/table.csv")
+    assert set(table.iloc[:, 0]) == {"effective_number", "balanced_sampler"}

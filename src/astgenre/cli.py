@@ -88,7 +88,7 @@ def _output(text: str) -> Path:
 
     path = Path(text)
     if path.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise argparse.ArgumentTypeError(f"{text!r} must end in {', '.join(OUTPUT_SUFFIXES)} (the format follows the suffix)")
+        raise argparse.ArgumentTypeError(f"{text!r} must end in {', '.join(OUTPUT_SUFFIXES)} (the suffix sets the format)")
     return path
 
 
@@ -105,10 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser(
         "predict",
         help="classify audio files with a trained model",
-        description="Classify audio files with a model trained by the study. Each file is decoded with the study's "
-        "decoder and features; the model's outputs on all windows of the track (or of the excerpt) are averaged "
-        "into one set of genre probabilities per file. Prints a table (file, top genres with probabilities) and "
-        "writes CSV/TSV/JSON with --out. A file that cannot be decoded is listed with its reason; the others go on.",
+        description=(
+            "Classify audio files with a model trained by the study. Each file is decoded and turned into\n"
+            "features exactly as in the study; the model's outputs on all windows of the track (or of the\n"
+            "excerpt) are averaged into one set of genre probabilities per file. Prints a table (file, top\n"
+            "genres with probabilities) and writes CSV/TSV/JSON with --out. A file that cannot be decoded is\n"
+            "listed with its reason; the others go on."
+        ),
         epilog=_PREDICT_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -140,12 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument(
         "--excerpt-duration", type=_duration, default=None, metavar="SECONDS",
-        help="length of the analysed excerpt in seconds (default: to the end of the track). "
-        "The study's models were trained on 30 s from the middle: '--excerpt-start middle --excerpt-duration 30'",
+        help="length of the analysed excerpt in seconds (default: to the end of the track). The ismir2004 study "
+        "trains and evaluates on 30 s from the middle of each track: '--excerpt-start middle --excerpt-duration 30'",
     )
     predict.add_argument(
         "--workers", type=_non_negative_int, default=None, metavar="N",
-        help="processes decoding files while the model runs (default: one per CPU core; 0: decode in the main process)",
+        help="processes decoding files while the model runs (default: half the CPU cores when the model runs on "
+        "the CPU, which then uses the other half; all cores but one with a GPU; 0: decode in the main process)",
     )
     predict.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                          help="show a progress bar on stderr (default: only when stderr is a terminal)")

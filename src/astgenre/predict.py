@@ -16,8 +16,10 @@ import logging
 import math
 import multiprocessing
 import os
+import signal
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -176,13 +178,13 @@ def _decoded(paths: Sequence[Path], excerpt: _Excerpt, workers: int) -> Iterator
     The workers run :func:`astgenre.audio.decode` only (a light import: they start in about a second) while
     this process computes features and runs the model.
     """
-    if workers == 0 or len(paths) == 1:
+    if workers == 0:
         executor: Executor = _Inline()
         ahead = 1
     else:
         level = logging.getLogger().getEffectiveLevel()
         executor = ProcessPoolExecutor(
-            min(workers, len(paths)), mp_context=multiprocessing.get_context("spawn"),
+            workers, mp_context=multiprocessing.get_context("spawn"),
             initializer=functools.partial(logging.basicConfig, level=level, format="%(levelname)s: %(message)s"),
         )
         ahead = workers * _PREFETCH_PER_WORKER
@@ -191,7 +193,8 @@ def _decoded(paths: Sequence[Path], excerpt: _Excerpt, workers: int) -> Iterator
     with executor:
         try:
             for path in paths:
-                pending.append(executor.submit(decode, path, **kwargs))
+                with _sigint_blocked():  # workers start on submit: they inherit the mask and leave Ctrl-C to us
+                    pending.append(executor.submit(decode, path, **kwargs))
                 if len(pending) >= ahead:
                     yield _outcome(pending.popleft())
             while pending:
@@ -199,6 +202,19 @@ def _decoded(paths: Sequence[Path], excerpt: _Excerpt, workers: int) -> Iterator
         finally:
             for future in pending:
                 future.cancel()
+
+
+@contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """Block SIGINT in this thread meanwhile (POSIX); a Ctrl-C that arrives is handled once unblocked."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _outcome(future: Future) -> tuple[np.ndarray | None, str | None]:
@@ -211,12 +227,29 @@ def _outcome(future: Future) -> tuple[np.ndarray | None, str | None]:
         return None, _failure(error)
 
 
-def default_workers() -> int:
-    """Decoding processes: one per available core."""
+def available_cores() -> int:
+    """CPU cores this process may run on."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def default_workers(device: torch.device | str = "cpu") -> int:
+    """Decoding processes: half the cores when the model runs on CPU (it gets the other half), else all but one."""
+    cores = available_cores()
+    return max(1, cores // 2) if torch.device(device).type == "cpu" else max(1, cores - 1)
+
+
+@contextmanager
+def _torch_threads(limit: int) -> Iterator[None]:
+    """Use at most `limit` torch threads inside the block (the decoding workers have the other cores)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, min(before, limit)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 # --------------------------------------------------------------------------- prediction
@@ -241,7 +274,9 @@ class Predictor:
         try:
             self.settings = FbankSettings(**self.info["features"])
         except TypeError as error:
-            raise ModelError(f"{self.model_dir / RUN_INFO}: bad feature settings {self.info['features']}: {error}") from error
+            raise ModelError(
+                f"{self.model_dir / RUN_INFO}: bad feature settings {self.info['features']}: {error}"
+            ) from error
 
     def predict(
         self,
@@ -259,19 +294,21 @@ class Predictor:
         Windows of ``window_frames`` every ``eval_hop_frames`` (or the first only, for models trained on the first
         window) cover the excerpt [start, start+duration) of each file (whole track by default; start may be
         "middle"); up to ``batch_size`` windows, from one file or several, go through the model at once. The file's
-        probabilities aggregate its window logits as in evaluation. ``workers`` decoding processes (default: one
-        per core; 0 decodes in this process). ``progress``: a progress bar on stderr (None: when it is a terminal).
+        probabilities aggregate its window logits as in evaluation. ``workers`` decoding processes (default:
+        :func:`default_workers`; 0 decodes in this process); on CPU the model then uses the remaining cores.
+        ``progress``: a progress bar on stderr (None: when stderr is a terminal).
         """
         if not 1 <= top_k <= len(CLASSES):
             raise ValueError(f"top_k must be between 1 and {len(CLASSES)}, got {top_k}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
-        workers = default_workers() if workers is None else workers
+        workers = default_workers(self.device) if workers is None else workers
         if workers < 0:
             raise ValueError(f"workers must be >= 0, got {workers}")
         excerpt = _Excerpt(self.settings.sample_rate, start, duration)
         _check_excerpt(excerpt.sample_rate, excerpt.start, excerpt.duration)  # before any file is touched
         paths = [Path(p) for p in paths]
+        workers = min(workers, len(paths)) if len(paths) > 1 else 0  # one file: no process to start
 
         length, hop = int(self.info["window_frames"]), int(self.info["eval_hop_frames"])
         first_only = self.info["window"] == "first"
@@ -289,7 +326,8 @@ class Predictor:
                 track_of.extend(file for _, _, file in batch)
 
         bar = tqdm(total=len(paths), desc="predict", unit="file", disable=(not progress) if progress is not None else None)
-        with bar:
+        share_cores = self.device.type == "cpu" and workers > 0
+        with bar, _torch_threads(available_cores() - workers) if share_cores else nullcontext():
             for file, (audio, reason) in enumerate(_decoded(paths, excerpt, workers)):
                 if reason is not None:
                     errors[file] = reason
@@ -379,7 +417,8 @@ def write_predictions(table: pd.DataFrame, path: Path, *, metadata: dict[str, An
 
 
 def prediction_records(table: pd.DataFrame) -> list[dict[str, Any]]:
-    """One JSON-ready object per row: file, status, error, seconds, n_windows, top [{genre, probability}], probabilities."""
+    """One JSON-ready object per row: file, status, error, seconds, n_windows, top [{genre, probability}] and
+    probabilities {class: p} (null for files that failed)."""
     ranks = sorted(int(c.split("_")[1]) for c in table.columns if c.startswith("genre_"))
     records = []
     for row in table.to_dict("records"):

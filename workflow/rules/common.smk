@@ -70,6 +70,7 @@ def all_outputs():
         f"{RESULTS}/index.tsv",
         f"{RESULTS}/decode_errors.tsv",
         *report_outputs(),
+        f"{RESULTS}/best_model",
     ]
 
 
