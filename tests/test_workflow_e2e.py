@@ -95,6 +95,23 @@ def test_report(demo):
             assert image.size[0] > 300 and image.size[1] > 200
 
 
+def test_best_model_is_exported_and_predicts_the_demo_audio(demo, tmp_path):
+    best = json.loads((demo / "results/demo/best_model/best_run.json").read_text())
+    metrics = {
+        (v, s): json.loads((demo / f"results/demo/runs/{v}/seed{s}/metrics_development.json").read_text())["macro_f1"]
+        for v in ("none", "inverse_frequency", "reference_replica") for s in (0, 1)
+    }
+    assert max(metrics.values()) == pytest.approx(best["value"])
+    audio = demo / "results/demo/data/ismir04_genre/audio/evaluation"
+    out = tmp_path / "predictions.csv"
+    proc = subprocess.run([str(Path(sys.executable).parent / "astgenre"), "predict", "--model", str(demo / "results/demo/best_model"),
+                           str(audio), "--out", str(out), "--no-progress"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = pd.read_csv(out)
+    assert len(table) == len(list(audio.rglob("*.mp3"))) and (table["status"] == "ok").all()
+    assert set(table["genre_1"]) <= set(CLASSES)
+
+
 def test_second_run_is_a_noop_and_report_script_reruns_alone(demo):
     assert planned_jobs(demo) == {}
     script = demo / "workflow/scripts/report.py"
@@ -121,15 +138,16 @@ def test_invalid_config_stops_before_any_job(demo):
 
 def test_full_study_offline_fails_at_download_with_a_clear_message(demo, tmp_path):
     overlay = tmp_path / "offline.yaml"
-    overlay.write_text("dataset:\n  url: http://127.0.0.1:9/ismir04_genre.zip\n  md5: " + "0" * 32 + "\n")
+    overlay.write_text("dataset:\n  url: http://127.0.0.1:9/ismir04_genre.zip\n  md5: '0123456789abcdef0123456789abcdef'\n")
     proc = subprocess.run(
-        [*SNAKEMAKE, "--cores", "1", "--configfile", str(overlay), "results/ismir2004/download/ismir04_genre.zip"],
+        [*SNAKEMAKE, "results/ismir2004/download/ismir04_genre.zip", "--cores", "1", "--configfile", str(overlay)],
         cwd=demo, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode != 0
     log = (demo / "results/ismir2004/logs/fetch.log").read_text()
     assert "http://127.0.0.1:9/ismir04_genre.zip" in log
     assert "study=demo" in log
+    assert "http://127.0.0.1:9/ismir04_genre.zip" in proc.stderr and "study=demo" in proc.stderr
     assert not (demo / "results/ismir2004/download/ismir04_genre.zip").exists()
 
 
