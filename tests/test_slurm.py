@@ -29,8 +29,10 @@ GPU_RULES = ("train", "evaluate")
 OVERLAY = {
     "grid": {"variants": ["none"], "seeds": [0]},
     "training": {"epochs": 2},
-    # The demo preset trains on CPU (gpu: 0); here the GPU rules ask for one (fake) GPU, in their own partition.
-    "resources": {rule: {"gpu": 1, "partition": GPU_PARTITION} for rule in GPU_RULES},
+    # The GPU rules run in their own partition, and ask for one (fake) GPU: the demo preset trains on CPU (gpu: 0),
+    # and a top-level `gpu: 1` equals config.yaml's default, which does not override a preset, so the preset is changed.
+    "resources": {rule: {"partition": GPU_PARTITION} for rule in GPU_RULES},
+    "presets": {"demo": {"resources": {rule: {"gpu": 1} for rule in GPU_RULES}}},
 }
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
 

@@ -151,10 +151,11 @@ def test_full_study_offline_fails_at_download_with_a_clear_message(demo, tmp_pat
     assert not (demo / "results/ismir2004/download/ismir04_genre.zip").exists()
 
 
-def test_other_variants_run_through_the_workflow(demo):
+def test_other_variants_run_through_the_workflow(demo, tmp_path):
     """The remaining class-weighting variants, one seed each, through the same rules (run last: it replaces the report)."""
-    grid = "grid={'variants': ['effective_number', 'balanced_sampler'], 'seeds': [0]}"
-    snakemake(demo, config=(grid,))
+    overlay = tmp_path / "grid.yaml"
+    overlay.write_text("grid:\n  variants: [effective_number, balanced_sampler]\n  seeds: [0]\n")
+    snakemake(demo, "--configfile", str(overlay))
     for variant in ("effective_number", "balanced_sampler"):
         metrics = json.loads((demo / f"results/demo/runs/{variant}/seed0/metrics_evaluation.json").read_text())
         assert metrics["variant"] == variant and metrics["accuracy"] > 0.5
