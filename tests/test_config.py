@@ -76,3 +76,8 @@ def test_variant_training_overrides(defaults, paths):
     assert replica["window"] == "first" and replica["specaugment"] is None and replica["select_metric"] == "weighted_f1"
     assert variant_training(cfg, "none")["learning_rate"] == cfg["training"]["learning_rate"]
     assert variant_training(cfg, "inverse_frequency")["weighting"] == "inverse_frequency"
+
+
+def test_unquoted_numeric_md5_gets_a_hint(defaults, paths):
+    with pytest.raises(ConfigError, match="dataset.md5.*quote it"):
+        load_study(deep_merge(defaults, {"dataset": {"md5": 12345678901234567890123456789012}}), *paths)

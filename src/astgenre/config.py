@@ -71,6 +71,9 @@ def _key_path(error: jsonschema.ValidationError) -> str:
 
 def validate(config: Mapping[str, Any], schema_path: Path) -> None:
     """Validate config against the JSON schema; raise ConfigError naming every bad key."""
+    md5 = (config.get("dataset") or {}).get("md5")
+    if isinstance(md5, (int, float)) and not isinstance(md5, bool):
+        raise ConfigError("config key 'dataset.md5': YAML read the checksum as a number; quote it: md5: \"0123...\"")
     schema = yaml.safe_load(Path(schema_path).read_text())
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))

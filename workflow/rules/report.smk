@@ -8,6 +8,7 @@ rule report:
         history=run_files("history.tsv"),
         index_summary=f"{RESULTS}/index_summary.json",
         literature=workflow.source_path("../report/literature.csv"),
+        code=REPORT_CODE,
     output:
         **{
             key: report(
