@@ -81,3 +81,11 @@ def test_variant_training_overrides(defaults, paths):
 def test_unquoted_numeric_md5_gets_a_hint(defaults, paths):
     with pytest.raises(ConfigError, match="dataset.md5.*quote it"):
         load_study(deep_merge(defaults, {"dataset": {"md5": 12345678901234567890123456789012}}), *paths)
+
+
+def test_explicit_override_equal_to_the_default_still_beats_the_preset(defaults, paths):
+    """--configfile setting resources.train.gpu: 1 (the default) on the demo, whose preset says 0."""
+    overrides = {"study": "demo", "resources": {"train": {"gpu": 1}}}
+    cfg = load_study(deep_merge(defaults, overrides), *paths, overrides=overrides)
+    assert cfg["resources"]["train"]["gpu"] == 1
+    assert cfg["resources"]["evaluate"]["gpu"] == 0

@@ -44,11 +44,14 @@ def changed_keys(config: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict
 _MISSING = object()
 
 
-def resolve_study(config: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+def resolve_study(
+    config: Mapping[str, Any], defaults: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Apply the preset named by config['study'] between the defaults and the user's overrides.
 
-    Precedence, lowest first: config.yaml (defaults), the preset, then whatever the user changed
-    with --config or --configfile. The full study has no preset.
+    Precedence, lowest first: config.yaml (defaults), the preset, then the user's --configfile and
+    --config values (`overrides`; when not given, whatever in config differs from the defaults).
+    The full study has no preset.
     """
     study = config.get("study", FULL_STUDY)
     presets = config.get("presets") or {}
@@ -56,7 +59,7 @@ def resolve_study(config: Mapping[str, Any], defaults: Mapping[str, Any]) -> dic
         known = ", ".join([FULL_STUDY, *presets]) or FULL_STUDY
         raise ConfigError(f"config key 'study': unknown study {study!r}; choose one of: {known}")
     effective = deep_merge(defaults, presets.get(study, {}))
-    return deep_merge(effective, changed_keys(config, defaults))
+    return deep_merge(effective, changed_keys(config, defaults) if overrides is None else overrides)
 
 
 def _key_path(error: jsonschema.ValidationError) -> str:
@@ -99,10 +102,12 @@ def validate(config: Mapping[str, Any], schema_path: Path) -> None:
         raise ConfigError("config key 'model.checkpoint': set a checkpoint (or model.create for a local demo model)")
 
 
-def load_study(config: Mapping[str, Any], defaults_path: Path, schema_path: Path) -> dict[str, Any]:
+def load_study(
+    config: Mapping[str, Any], defaults_path: Path, schema_path: Path, overrides: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Resolve the preset and validate: the configuration every rule sees."""
     defaults = yaml.safe_load(Path(defaults_path).read_text())
-    effective = resolve_study(config, defaults)
+    effective = resolve_study(config, defaults, overrides)
     validate(effective, schema_path)
     return effective
 

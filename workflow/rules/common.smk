@@ -9,6 +9,7 @@ CFG = load_study(
     config,
     defaults_path=Path(workflow.basedir) / "config.yaml",
     schema_path=Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml",
+    overrides=workflow.config_settings.overwrite_config,
 )
 STUDY = CFG["study"]
 RESULTS = f"results/{STUDY}"
@@ -64,8 +65,14 @@ def checkpoint_name():
     return f"{RESULTS}/checkpoint" if CFG["model"].get("create") else CFG["model"]["checkpoint"]
 
 
-def rule_resource(rule_name, key, default):
-    return CFG["resources"].get(rule_name, {}).get(key, default)
+def rule_resources(rule_name, **defaults):
+    """Resources of a rule: config `resources.<rule>` over the defaults given here; `partition` becomes the SLURM
+    executor's `slurm_partition` (local runs ignore it)."""
+    settings = {**defaults, **CFG["resources"].get(rule_name, {})}
+    partition = settings.pop("partition", None)
+    if partition:
+        settings["slurm_partition"] = partition
+    return settings
 
 
 def all_outputs():

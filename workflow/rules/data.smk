@@ -29,6 +29,8 @@ rule fetch:
         md5=CFG["dataset"]["md5"],
         record_api=CFG["dataset"].get("record_api"),
     retries: 0
+    resources:
+        **rule_resources("fetch"),
     conda:
         ENV
     script:
@@ -42,6 +44,8 @@ rule extract:
         root=directory(f"{RESULTS}/data"),
     log:
         f"{RESULTS}/logs/extract.log",
+    resources:
+        **rule_resources("extract"),
     conda:
         ENV
     script:
@@ -80,6 +84,8 @@ rule decode:
         start=CFG["audio"]["start"],
         duration=CFG["audio"]["duration"],
         on_error=CFG["audio"]["on_error"],
+    resources:
+        **rule_resources("decode"),
     conda:
         ENV
     script:

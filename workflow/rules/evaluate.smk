@@ -18,9 +18,7 @@ rule evaluate:
         device="auto",
     threads: CFG["training"]["threads"]
     resources:
-        gpu=rule_resource("evaluate", "gpu", 1),
-        runtime=rule_resource("evaluate", "runtime", 60),
-        mem_mb=rule_resource("evaluate", "mem_mb", 16000),
+        **rule_resources("evaluate", gpu=1, runtime=60, mem_mb=16000),
     conda:
         ENV
     script:

@@ -14,8 +14,7 @@ rule export_best_model:
         metric="macro_f1",
     threads: 1
     resources:
-        runtime=rule_resource("export_best_model", "runtime", 10),
-        mem_mb=rule_resource("export_best_model", "mem_mb", 1000),
+        **rule_resources("export_best_model", runtime=10, mem_mb=1000),
     conda:
         ENV
     script:

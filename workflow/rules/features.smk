@@ -12,6 +12,8 @@ rule features:
         settings={k: CFG["features"][k] for k in ("num_mel_bins", "mean", "std")},
         device=CFG["features"]["device"],
         batch_size=CFG["features"]["batch_size"],
+    resources:
+        **rule_resources("features"),
     conda:
         ENV
     script:

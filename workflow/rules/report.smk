@@ -23,6 +23,8 @@ rule report:
     params:
         variants=[variant for variant, _ in RUNS],
         seeds=[seed for _, seed in RUNS],
+    resources:
+        **rule_resources("report"),
     conda:
         ENV
     script:

@@ -33,9 +33,7 @@ rule train:
         work_dir=lambda wildcards: f"{RESULTS}/checkpoints/{wildcards.variant}/seed{wildcards.seed}",
     threads: CFG["training"]["threads"]
     resources:
-        gpu=rule_resource("train", "gpu", 1),
-        runtime=rule_resource("train", "runtime", 240),
-        mem_mb=rule_resource("train", "mem_mb", 32000),
+        **rule_resources("train", gpu=1, runtime=240, mem_mb=32000),
     conda:
         ENV
     script:
