@@ -26,6 +26,7 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -268,6 +269,9 @@ def main() -> None:
     import transformers
     import yaml
 
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", message="At least one mel filter")  # the extractor saved with the checkpoint
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: torch sees no GPU")
     steps = args.steps or DEFAULT_STEPS[args.model]

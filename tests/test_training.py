@@ -18,7 +18,10 @@ from astgenre.dataset import INDEX_COLUMNS, write_index
 from astgenre.evaluation import evaluate_run
 from astgenre.labels import CLASSES
 from astgenre.model import create_checkpoint, load_classifier
-from astgenre.training import train_run
+from dataclasses import asdict
+
+from astgenre.features import FbankSettings
+from astgenre.training import launch_distributed, train_run
 
 TINY_AST = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, patch_size=16,
                 frequency_stride=16, time_stride=16, max_length=64, num_mel_bins=128, num_labels=527)
@@ -138,3 +141,18 @@ def test_killed_run_resumes_from_its_last_checkpoint(study, recipe, tmp_path):
     summary = run(study, tmp_path, dict(recipe, epochs=40))
     assert summary["resumed_from"] and summary["resumed_from"].startswith("checkpoint-")
     assert summary["epochs_run"] == pytest.approx(40)
+
+
+def test_two_ranks_under_torchrun_train_data_parallel(study, recipe, tmp_path):
+    """What a rule with gpu > 1 does: torchrun on this node; here two CPU ranks (gloo) stand in for two GPUs."""
+    index, features = study
+    spec = dict(index_path=index, feature_dirs=[features], checkpoint=str(index.parent / "checkpoint"),
+                model_dir=tmp_path / "model", work_dir=tmp_path / "work", history_path=tmp_path / "history.tsv",
+                summary_path=tmp_path / "summary.json", recipe=dict(recipe, epochs=1), seed=0, variant="none",
+                settings=asdict(FbankSettings()), threads=1)
+    launch_distributed(spec, 2, tmp_path / "spec.json")
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    single = run(study, tmp_path / "single", dict(recipe, epochs=1))
+    assert summary["world_size"] == 2
+    assert summary["global_steps"] * 2 == pytest.approx(single["global_steps"], abs=1)  # each rank sees half the windows
+    assert (tmp_path / "model" / "model.safetensors").exists() and summary["best_dev_metric"] is not None

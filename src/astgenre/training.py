@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import subprocess
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -199,6 +201,7 @@ def train_run(
         report_to=[],
         disable_tqdm=not progress,
         remove_unused_columns=False,
+        ddp_find_unused_parameters=False,
     )
     optimizers = (None, None)
     if recipe.get("layer_decay"):
@@ -231,6 +234,8 @@ def train_run(
 
     model_dir = Path(model_dir)
     trainer.save_model(str(model_dir))
+    if not trainer.is_world_process_zero():
+        return {}
     save_run_info(model_dir, {
         "variant": variant,
         "seed": seed,
@@ -259,8 +264,37 @@ def train_run(
         "train_samples_per_second": result.metrics.get("train_samples_per_second"),
         "recipe": dict(recipe),
         "device": str(args.device),
+        "world_size": args.world_size,
         "bf16": use_bf16,
     }
     Path(summary_path).write_text(json.dumps(summary, indent=2, default=str) + "\n")
     shutil.rmtree(work_dir, ignore_errors=True)
     return summary
+
+
+def launch_distributed(spec: Mapping[str, Any], n_processes: int, spec_path: Path) -> None:
+    """Run train_run(**spec) under torchrun with n_processes ranks (one per GPU) on this node.
+
+    The Trainer runs distributed data parallel; rank 0 writes the outputs. The spec is passed through a JSON file.
+    """
+    Path(spec_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(spec_path).write_text(json.dumps(dict(spec), default=str))
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={n_processes}",
+               "-m", "astgenre.training", str(spec_path)]
+    log.info("launching %s", " ".join(command))
+    subprocess.run(command, check=True)
+
+
+def _main(spec_path: str) -> None:
+    """Entry point of each torchrun rank: python -m astgenre.training SPEC.json."""
+    spec = json.loads(Path(spec_path).read_text())
+    for key in ("index_path", "model_dir", "work_dir", "history_path", "summary_path"):
+        spec[key] = Path(spec[key])
+    spec["feature_dirs"] = [Path(p) for p in spec["feature_dirs"]]
+    spec["settings"] = FbankSettings(**spec["settings"])
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    train_run(**spec)
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1])

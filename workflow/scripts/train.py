@@ -1,12 +1,13 @@
-"""Snakemake adapter: fine-tune one (variant, seed) run."""
+"""Snakemake adapter: fine-tune one (variant, seed) run; with more than one GPU, under torchrun on this node."""
+from dataclasses import asdict
 from pathlib import Path
 
 from astgenre.features import FbankSettings
 from astgenre.logs import log_to
-from astgenre.training import train_run
+from astgenre.training import launch_distributed, train_run
 
 log_to(snakemake.log[0])
-train_run(
+spec = dict(
     index_path=Path(snakemake.input.index),
     feature_dirs=[Path(p) for p in snakemake.input.features],
     checkpoint=snakemake.params.checkpoint,
@@ -20,3 +21,8 @@ train_run(
     settings=FbankSettings(**snakemake.params.settings),
     threads=snakemake.threads,
 )
+gpus = int(snakemake.resources.get("gpu", 0))
+if gpus > 1:
+    launch_distributed(dict(spec, settings=asdict(spec["settings"])), gpus, Path(snakemake.params.work_dir) / "spec.json")
+else:
+    train_run(**spec)
