@@ -108,7 +108,7 @@ def test_same_seed_same_metrics_other_seed_differs(study, recipe, tmp_path):
 
 @pytest.mark.parametrize("variant, extra", [
     ("balanced_sampler", {"weighting": "balanced_sampler"}),
-    ("effective_number", {"weighting": "effective_number", "mixup": 0.4, "layer_decay": 0.75}),
+    ("effective_number", {"weighting": "effective_number", "mixup": 0.4, "layer_decay": 0.75, "gradient_checkpointing": True}),
     ("reference_replica", {"weighting": "none", "window": "first", "specaugment": None, "select_metric": "weighted_f1"}),
 ])
 def test_variants_run(study, recipe, tmp_path, variant, extra):

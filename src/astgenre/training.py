@@ -195,7 +195,7 @@ def train_run(
         seed=seed,
         data_seed=seed,
         bf16=use_bf16,
-        gradient_checkpointing=recipe["gradient_checkpointing"],
+        activation_checkpointing=recipe["gradient_checkpointing"],
         dataloader_num_workers=recipe["dataloader_workers"],
         use_cpu=not torch.cuda.is_available(),
         report_to=[],
