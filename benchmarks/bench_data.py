@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -129,9 +128,10 @@ def agreement(a: np.ndarray, b: np.ndarray, max_lag: int = 64) -> str:
     if n < 16000:
         return f"{a.size} vs {b.size} samples (too short to compare)"
     x = a[max_lag : max_lag + n]
-    corr = {lag: float(np.corrcoef(x, b[max_lag + lag : max_lag + lag + n])[0, 1]) for lag in range(-max_lag, max_lag + 1)}
+    corr = {lag: float(np.corrcoef(x, b[max_lag + lag : max_lag + lag + n])[0, 1])
+            for lag in range(-max_lag, max_lag + 1)}
     lag = max(corr, key=corr.get)
-    return f"{a.size} vs {b.size} samples, offset {lag:+d} samples, correlation {corr[lag]:.4f}"
+    return f"{a.size} vs {b.size} samples, best offset {lag:+d} samples, correlation {corr[lag]:.4f}"
 
 
 # --------------------------------------------------------------------------- features and caches
@@ -185,7 +185,8 @@ def main() -> None:
     parser.add_argument("--long-seconds", type=float, default=240.0, help="length of the long MP3s")
     parser.add_argument("--short-files", type=int, default=8, help="30 s MP3s for the whole-track benchmark")
     parser.add_argument("--repeats", type=int, default=3, help="timed passes over the files per decoding method")
-    parser.add_argument("--device", default="cpu", help="device for log_mel (cpu, cuda, ...); the extractor runs on CPU")
+    parser.add_argument("--device", default="cpu",
+                        help="device for log_mel (cpu, cuda, ...); the extractor runs on CPU")
     parser.add_argument("--batch", type=int, default=16, help="10.24 s clips per log_mel call")
     parser.add_argument("--feature-repeats", type=int, default=5, help="timed log_mel calls per thread count")
     parser.add_argument("--threads", type=int, nargs="+", default=None,
@@ -202,6 +203,8 @@ def main() -> None:
 
     from astgenre.labels import SPLITS, TRAINING_COUNTS
 
+    if args.device.startswith("cuda") and not args.skip_features and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: torch sees no GPU")
     warnings.filterwarnings("ignore", module="librosa")
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
@@ -243,7 +246,8 @@ def main() -> None:
                 line = (f"  {n} torch thread(s): log_mel {rates.ours:8.1f}/s, extractor {rates.reference:7.1f}/s, "
                         f"ratio {rates.speedup:5.1f}x")
                 if rates.device != "cpu":
-                    line += f"; with the copy back to CPU {rates.ours_end_to_end:8.1f}/s ({rates.speedup_end_to_end:.1f}x)"
+                    line += (f"; with the copy back to CPU {rates.ours_end_to_end:8.1f}/s "
+                             f"({rates.speedup_end_to_end:.1f}x)")
                 print(line + f"; max |difference| {rates.max_diff:.1e}")
                 if n == 1:
                     per_core = rates.speedup

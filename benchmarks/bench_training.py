@@ -13,7 +13,7 @@ batch sizes, epochs, precision, seed and torch threads. Everything else is each 
 - plain: Trainer(model, TrainingArguments(<the shared values above>, all else default)) .train() (the model's own
   loss, no sampler, no evaluation, no checkpoints before step 500), then Trainer.predict on the same windows.
 Each phase runs in a fresh process, so its peak memory is its own: CUDA max_memory_allocated on a GPU, peak RSS
-(VmHWM, including the ~0.5 GB of imported libraries; RSS after the imports is printed beside it) on the CPU.
+(VmHWM, including the ~0.4 GB of imported libraries; RSS after the imports is printed beside it) on the CPU.
 --steps sets the optimizer steps per epoch (through the number of tracks), --epochs the epochs.
 """
 
@@ -95,8 +95,8 @@ def _windows(study: dict[str, str], recipe: dict[str, Any], length: int):
 
     index = read_index(Path(study["index"]))
     tracks, arrays = load_split(index, "training", [Path(study["features"])])
-    train = TrainingWindows(tracks, arrays, length, mode=recipe["window"], windows_per_track=recipe["windows_per_track"],
-                            specaugment=recipe.get("specaugment"))
+    train = TrainingWindows(tracks, arrays, length, mode=recipe["window"],
+                            windows_per_track=recipe["windows_per_track"], specaugment=recipe.get("specaugment"))
     eval_tracks, eval_arrays = load_split(index, "evaluation", [Path(study["features"])])
     evaluation = EvaluationWindows(list(eval_tracks["track_id"]), eval_arrays, length, recipe["eval_hop_frames"],
                                    labels=[LABEL2ID[label] for label in eval_tracks["label"]],
@@ -108,10 +108,10 @@ def _windows(study: dict[str, str], recipe: dict[str, Any], length: int):
 
 
 def ours_train(study: dict[str, str], recipe: dict[str, Any], out: str, threads: int) -> dict[str, Any]:
-    """astgenre.training.train_run; the time spent in development evaluation and checkpoint saving is measured apart."""
+    """astgenre.training.train_run; time in dev evaluation, checkpoint saving and the best-model reload is apart."""
     import astgenre.training as training
 
-    spent = {"evaluate": 0.0, "_save_checkpoint": 0.0}
+    spent = {"evaluate": 0.0, "_save_checkpoint": 0.0, "_load_best_model": 0.0}
 
     def timed(name):
         original = getattr(training.WindowTrainer, name)
@@ -133,7 +133,8 @@ def ours_train(study: dict[str, str], recipe: dict[str, Any], out: str, threads:
         model_dir=out / "model", work_dir=out / "work", history_path=out / "history.tsv",
         summary_path=out / "summary.json", recipe=recipe, seed=0, variant="benchmark", threads=threads,
     )
-    return phase.result(summary=summary, eval_seconds=spent["evaluate"], save_seconds=spent["_save_checkpoint"])
+    return phase.result(summary=summary, eval_seconds=spent["evaluate"], save_seconds=spent["_save_checkpoint"],
+                        reload_seconds=spent["_load_best_model"])
 
 
 def plain_train(study: dict[str, str], recipe: dict[str, Any], out: str, threads: int, bf16: bool) -> dict[str, Any]:
@@ -170,7 +171,9 @@ def ours_evaluate(study: dict[str, str], model_dir: str, batch_size: int, thread
     return phase.result(samples=int(pd.read_csv(out / "pred.tsv", sep="\t")["n_windows"].sum()))
 
 
-def plain_evaluate(study: dict[str, str], recipe: dict[str, Any], model_dir: str, threads: int, bf16: bool) -> dict[str, Any]:
+def plain_evaluate(
+    study: dict[str, str], recipe: dict[str, Any], model_dir: str, threads: int, bf16: bool
+) -> dict[str, Any]:
     """Trainer.predict on the same windows with the same model (model loading included)."""
     import torch
     from transformers import ASTForAudioClassification, Trainer, TrainingArguments
@@ -250,7 +253,8 @@ def main() -> None:
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                         help="cpu hides the GPUs from the phases (CUDA_VISIBLE_DEVICES=''); cuda needs one")
     parser.add_argument("--batch-size", type=int, default=None, help="training batch size (default: the recipe's)")
-    parser.add_argument("--eval-batch-size", type=int, default=None, help="evaluation batch size (default: the recipe's)")
+    parser.add_argument("--eval-batch-size", type=int, default=None,
+                        help="evaluation batch size (default: the recipe's)")
     parser.add_argument("--steps", type=int, default=None,
                         help=f"optimizer steps per epoch (default {DEFAULT_STEPS}); sets the number of tracks")
     parser.add_argument("--epochs", type=int, default=None, help=f"epochs (default {DEFAULT_EPOCHS})")
@@ -306,15 +310,17 @@ def main() -> None:
 
         samples = plain["samples"]
         ours_loop = summary["train_seconds"]
-        ours_steps_only = ours_loop - ours["eval_seconds"] - ours["save_seconds"]
+        ours_steps_only = ours_loop - ours["eval_seconds"] - ours["save_seconds"] - ours["reload_seconds"]
         plain_loop = plain["metrics"]["train_runtime"]
         print(f"device {ours['device']}, bf16 {summary['bf16']}; {samples} training windows "
               f"({summary['global_steps']} steps) per side; {ours_eval['samples']} evaluation windows\n")
         print(f"{'':38s}{'astgenre':>14s}{'plain Trainer':>14s}  {'unit':10s} ratio")
         print(_row("training loop (Trainer.train)", samples / ours_loop, samples / plain_loop, "samples/s"))
-        print(_row("  without dev evaluation and saving", samples / ours_steps_only, samples / plain_loop, "samples/s"))
+        print(_row("  without dev eval, saving, reloading", samples / ours_steps_only, samples / plain_loop,
+                   "samples/s"))
         print(_row("  dev evaluation inside the loop", ours["eval_seconds"], None, "s", ratio=False))
         print(_row("  checkpoint saving inside the loop", ours["save_seconds"], None, "s", ratio=False))
+        print(_row("  best-model reload at the end", ours["reload_seconds"], None, "s", ratio=False))
         print(_row("whole training phase (load to saved)", samples / ours["seconds"], samples / plain["seconds"],
                    "samples/s"))
         print(_row("peak memory, training", *(_memory(r)[0] for r in (ours, plain)), _memory(ours)[1]))

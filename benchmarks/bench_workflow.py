@@ -1,6 +1,6 @@
 """Whole-workflow timing of the demo preset: DAG wall time vs the jobs' own times, jobs per rule, overhead.
 
-Usage: python benchmarks/bench_workflow.py [--quick] [--cores all] [--keep DIR] [--config KEY=VALUE ...]
+Usage: python benchmarks/bench_workflow.py [--quick] [--cores all] [--keep DIR] [--configfile OVERLAY.yaml ...]
 
 Runs `snakemake --cores all --resources gpu=1 --config study=demo` in a temporary copy of Snakefile, config.yaml and
 workflow/ (as tests/test_workflow_e2e.py does), from an empty results/ folder, and reads each job's start and end
@@ -12,9 +12,10 @@ whole seconds). Snakemake 9 has no --stats file. It prints the jobs per rule wit
 - job time: the sum of the jobs' own times; parallelism = job time / wall;
 - scheduler-only time: wall minus the time at least one job was running (DAG building, checks, job dispatch),
   and its share of the wall time (the overhead ratio);
-- per-job start-up: one fresh interpreter importing snakemake.script and the package (what every `script:` job
-  pays before doing any work), times the number of jobs, as a share of the job time.
-The default run takes 4-5 minutes on 2 loaded cores; --quick runs one variant and one seed (2 fewer minutes).
+- per-job start-up: a fresh interpreter importing snakemake.script (every `script:` job), and also torch,
+  transformers and astgenre.training (the model jobs), times the number of jobs, as a share of the job time.
+The default run takes about 2.5 minutes on 2 idle cores (4-5 when other work shares them); --quick runs one
+variant and one seed (about 1.5 minutes).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from datetime import datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-QUICK = "grid={'variants': ['none'], 'seeds': [0]}"
+QUICK = {"grid": {"variants": ["none"], "seeds": [0]}}
 _STAMP = re.compile(r"^\s*\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]\s*$")
 _STARTED = re.compile(r"^\s*(?:local)?rule (\w+):\s*$")
 _JOBID = re.compile(r"^\s*jobid: (\d+)\s*$")
@@ -108,9 +109,8 @@ def busy_seconds(jobs: list[Job]) -> float:
     return total
 
 
-def startup_seconds(repeats: int = 3) -> float:
-    """Median wall time of a fresh interpreter importing snakemake.script and astgenre's training and evaluation."""
-    code = "import snakemake.script, astgenre.training, astgenre.evaluation"
+def startup_seconds(code: str, repeats: int = 3) -> float:
+    """Median wall time of a fresh interpreter running `code` (the imports a `script:` job does before any work)."""
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
@@ -119,10 +119,13 @@ def startup_seconds(repeats: int = 3) -> float:
     return sorted(times)[len(times) // 2]
 
 
-def run_snakemake(workdir: Path, cores: str, config: list[str]) -> tuple[float, Path]:
-    """Run the workflow; return (wall seconds, the run's log file). Raises with the output's tail on failure."""
+def run_snakemake(workdir: Path, cores: str, overlays: list[Path]) -> tuple[float, Path]:
+    """Run the workflow with the overlay config files; return (wall seconds, the run's log file).
+
+    Raises RuntimeError with the output's tail when Snakemake fails.
+    """
     command = [sys.executable, "-m", "snakemake", "--cores", cores, "--resources", "gpu=1",
-               "--config", "study=demo", *config]
+               *(arg for path in overlays for arg in ("--configfile", str(path))), "--config", "study=demo"]
     started = time.perf_counter()
     proc = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
     wall = time.perf_counter() - started
@@ -144,26 +147,36 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n".join(__doc__.splitlines()[2:]))
     parser.add_argument("--cores", default="all", help="snakemake --cores (default: all)")
-    parser.add_argument("--quick", action="store_true", help=f"add --config \"{QUICK}\": 1 train and 1 evaluate job")
-    parser.add_argument("--config", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="more snakemake --config values (after study=demo)")
+    parser.add_argument("--quick", action="store_true", help=f"overlay {QUICK}: 1 train and 1 evaluate job")
+    parser.add_argument("--configfile", type=Path, nargs="+", default=[], metavar="OVERLAY",
+                        help="overlay config files passed to snakemake --configfile (as in the README)")
     parser.add_argument("--keep", type=Path, default=None, help="run in this (new) folder and keep it")
     args = parser.parse_args()
 
     import yaml
 
-    from astgenre.config import load_study
+    from astgenre.config import deep_merge, load_study
 
-    config = args.config + ([QUICK] if args.quick else [])
+    for path in args.configfile:
+        if not path.is_file():
+            parser.error(f"--configfile {path}: no such file")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = copy_project(args.keep or Path(tmp) / "study")
-        startup = startup_seconds()
+        overlays = [path.resolve() for path in args.configfile]
+        if args.quick:
+            overlays.append(workdir / "quick.yaml")
+            overlays[-1].write_text(yaml.safe_dump(QUICK))
+        light = startup_seconds("import snakemake.script")
+        heavy = startup_seconds("import snakemake.script, astgenre.training, astgenre.evaluation")
         load_before = os.getloadavg()[0]
-        wall, log = run_snakemake(workdir, args.cores, config)
+        wall, log = run_snakemake(workdir, args.cores, overlays)
         from_log = jobs_from_log(log)
         from_metadata = jobs_from_metadata(workdir)
-        study = load_study(yaml.safe_load((workdir / "config.yaml").read_text()) | {"study": "demo"},
-                           workdir / "config.yaml", workdir / "workflow/schemas/config.schema.yaml")
+        config = yaml.safe_load((workdir / "config.yaml").read_text())
+        for path in overlays:
+            config = deep_merge(config, yaml.safe_load(path.read_text()) or {})
+        study = load_study(config | {"study": "demo"}, workdir / "config.yaml",
+                           workdir / "workflow/schemas/config.schema.yaml")
         results = workdir / "results" / "demo"
         n_tracks = sum(1 for _ in (results / "index.tsv").open()) - 1
         train_loop = train_loop_seconds(results)
@@ -186,7 +199,7 @@ def main() -> None:
     busy = busy_seconds(jobs)
     print(f"{os.cpu_count()} CPUs (--cores {args.cores}), load average {load_before:.2f} before the run and "
           f"{os.getloadavg()[0]:.2f} after; Python {sys.version.split()[0]}")
-    print(f"demo preset{' with ' + ' '.join(config) if config else ''}: {n_tracks} tracks, "
+    print(f"demo preset{' with ' + ', '.join(p.name for p in overlays) if overlays else ''}: {n_tracks} tracks, "
           f"{study['audio']['shards']} shards, grid {study['grid']['variants']} x seeds {study['grid']['seeds']}, "
           f"{study['training']['epochs']} epochs\n")
     print(f"{'rule':20s}{'jobs':>5s}{'total s':>10s}{'mean s':>9s}")
@@ -198,9 +211,12 @@ def main() -> None:
     print(f"\njob times from {source}; the log's whole-second times sum to {sum(j.seconds for j in from_log):.0f} s")
     print(f"wall time of the whole DAG:      {wall:8.1f} s")
     print(f"sum of the jobs' own times:      {job_time:8.1f} s   (parallelism {job_time / wall:.2f} jobs on average)")
-    print(f"scheduler-only time (no job ran): {wall - busy:7.1f} s   overhead ratio {(wall - busy) / wall:.1%} of the wall")
-    print(f"per-job start-up (interpreter + snakemake.script + astgenre imports): {startup:.1f} s x {len(jobs)} jobs "
-          f"= {startup * len(jobs):.0f} s, {startup * len(jobs) / job_time:.0%} of the job time")
+    print(f"scheduler-only time (no job ran): {wall - busy:7.1f} s   "
+          f"overhead ratio {(wall - busy) / wall:.1%} of the wall")
+    print(f"per-job start-up: interpreter + snakemake.script {light:.1f} s; with torch, transformers and "
+          f"astgenre.training {heavy:.1f} s;\n  x {len(jobs)} jobs = {light * len(jobs):.0f} to "
+          f"{heavy * len(jobs):.0f} s, "
+          f"{light * len(jobs) / job_time:.0%} to {heavy * len(jobs) / job_time:.0%} of the job time")
     train_jobs = sum(j.seconds for j in precise.get("train", []))
     if train_jobs:
         print(f"train jobs: the Trainer's own loop (train_summary.json train_seconds) is {train_loop:.1f} s of "

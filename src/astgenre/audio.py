@@ -341,7 +341,7 @@ def _read(path: Path, sample_rate: int, start: float, n_wanted: int | None, *, s
         excerpt = _Excerpt(sample_rate, start)
         resampler = _Resampler(sample_rate)
         packets = _Packets(container, stream)
-        skipped: deque = deque()  # the last skipped packets: decoded first to refill the MP3 bit reservoir
+        skipped = _Reservoir()  # the last skipped packets: decoded first to refill the MP3 bit reservoir
         stopped = False
         for packet in packets:
             if not excerpt.located and skip_before is not None:
@@ -367,10 +367,29 @@ def _read(path: Path, sample_rate: int, start: float, n_wanted: int | None, *, s
     return _Read(audio, excerpt.end_s(), not stopped, header_s, packets.failures, packets.last_failure)
 
 
-def _remember(skipped: deque, packet) -> None:
+class _Reservoir(deque):
+    """Recent skipped packets with a running byte count."""
+
+    nbytes = 0
+
+    def append(self, packet) -> None:
+        super().append(packet)
+        self.nbytes += packet.size
+
+    def popleft(self):
+        packet = super().popleft()
+        self.nbytes -= packet.size
+        return packet
+
+    def clear(self) -> None:
+        super().clear()
+        self.nbytes = 0
+
+
+def _remember(skipped: _Reservoir, packet) -> None:
     """Keep the shortest run of recent packets that holds _RESERVOIR_BYTES and _RESERVOIR_PACKETS."""
     skipped.append(packet)
-    while len(skipped) > _RESERVOIR_PACKETS and sum(p.size for p in skipped) - skipped[0].size >= _RESERVOIR_BYTES:
+    while len(skipped) > _RESERVOIR_PACKETS and skipped.nbytes - skipped[0].size >= _RESERVOIR_BYTES:
         skipped.popleft()
 
 
@@ -491,7 +510,8 @@ class _Resampler:
 
 def _samples(frames: list) -> list[np.ndarray]:
     # A pass-through resampler hands back the decoder's own frame (and None on flush): copy, skip None.
-    return [np.array(f.to_ndarray(), dtype=np.float32).reshape(-1) for f in frames if f is not None]
+    # The resampler's output is packed float32 mono: read the plane directly.
+    return [np.frombuffer(f.planes[0], np.float32, count=f.samples).copy() for f in frames if f is not None]
 
 
 def _describe(exc: Exception) -> str:
