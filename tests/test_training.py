@@ -21,7 +21,7 @@ from astgenre.model import create_checkpoint, load_classifier
 from dataclasses import asdict
 
 from astgenre.features import FbankSettings
-from astgenre.training import launch_distributed, train_run
+from astgenre.training import last_complete_checkpoint, launch_distributed, train_run
 
 TINY_AST = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, patch_size=16,
                 frequency_stride=16, time_stride=16, max_length=64, num_mel_bins=128, num_labels=527)
@@ -156,3 +156,15 @@ def test_two_ranks_under_torchrun_train_data_parallel(study, recipe, tmp_path):
     assert summary["world_size"] == 2
     assert summary["global_steps"] * 2 == pytest.approx(single["global_steps"], abs=1)  # each rank sees half the windows
     assert (tmp_path / "model" / "model.safetensors").exists() and summary["best_dev_metric"] is not None
+
+
+def test_a_checkpoint_cut_short_is_skipped_and_removed(tmp_path):
+    for step, state in ((10, "{}"), (20, "{}"), (30, None), (40, '{"trunc')):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        if state is not None:
+            (folder / "trainer_state.json").write_text(state)
+    assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-20")
+    assert not (tmp_path / "checkpoint-30").exists() and not (tmp_path / "checkpoint-40").exists()
+    assert (tmp_path / "checkpoint-10").exists()
+    assert last_complete_checkpoint(tmp_path / "missing") is None

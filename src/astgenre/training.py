@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from torch.utils.data import WeightedRandomSampler
 from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from .data import EvaluationWindows, TrainingWindows, aggregate_tracks, load_split
 from .dataset import read_index
@@ -103,6 +103,29 @@ def history_table(log_history: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
                 row[f"dev_{key}"] = entry.get(f"eval_{key}")
             rows.append(row)
     return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+
+
+def last_complete_checkpoint(work_dir: Path) -> str | None:
+    """The newest checkpoint in work_dir that was written to the end, or None.
+
+    The Trainer writes trainer_state.json last; a checkpoint without a readable one was cut short (the job was
+    killed while saving) and is removed, so that the run resumes from the one before.
+    """
+    if not Path(work_dir).is_dir():
+        return None
+    candidates = sorted(
+        (p for p in Path(work_dir).glob(f"{PREFIX_CHECKPOINT_DIR}-*") if p.is_dir() and p.name.split("-")[-1].isdigit()),
+        key=lambda p: int(p.name.split("-")[-1]),
+        reverse=True,
+    )
+    for checkpoint in candidates:
+        try:
+            json.loads((checkpoint / "trainer_state.json").read_text())
+            return str(checkpoint)
+        except (OSError, ValueError):
+            log.warning("removing %s: written only in part (the job was stopped while saving it)", checkpoint)
+            shutil.rmtree(checkpoint, ignore_errors=True)
+    return None
 
 
 def _precision(setting: str) -> bool:
@@ -226,7 +249,7 @@ def train_run(
     )
 
     work_dir = Path(work_dir)
-    resume = get_last_checkpoint(str(work_dir)) if work_dir.is_dir() else None
+    resume = last_complete_checkpoint(work_dir)
     if resume:
         log.info("resuming from %s", resume)
     started = time.time()
