@@ -2,14 +2,11 @@
 tracklists (a tiny real MP3 at every audio path) goes through fetch over HTTP (with a dropped connection to resume from),
 extract, index and sharded decode."""
 
-import io
-import json
 import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import av
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,22 +15,13 @@ from astgenre.audio import decode_tracks
 from astgenre.dataset import build_index, extract_archive, index_summary, select_shard
 from astgenre.download import fetch_archive, md5sum
 from astgenre.labels import SPLITS, TRAINING_COUNTS
+from astgenre.synth import _encode_mp3
 
 
 def tiny_mp3(seconds: float = 0.3, rate: int = 22050) -> bytes:
-    """A real, short MP3 (a 440 Hz tone), encoded with PyAV."""
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mp3") as container:
-        stream = container.add_stream("libmp3lame", rate=rate, layout="mono")
-        t = np.arange(int(seconds * rate)) / rate
-        samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :]
-        frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
-        frame.sample_rate = rate
-        for packet in stream.encode(frame):
-            container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return buffer.getvalue()
+    """A real, short MP3 (a 440 Hz tone), encoded like the demo corpus."""
+    t = np.arange(int(seconds * rate)) / rate
+    return _encode_mp3((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :], rate, 64000)
 
 
 @pytest.fixture(scope="module")

@@ -133,15 +133,21 @@ def read_predictions(path: Path, split: str) -> pd.DataFrame:
     return frame
 
 
+def read_json(path: Path, what: str) -> dict:
+    """A JSON file, with errors that name the file and say what it should have been."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} not found: {path}") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid JSON ({error})") from None
+
+
 def read_metrics(path: Path) -> dict:
     """One metrics JSON (track_metrics output plus variant, seed, split), checked for its keys."""
     path = Path(path)
-    try:
-        metrics = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"metrics file not found: {path}") from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON ({error})") from None
+    metrics = read_json(path, "metrics file")
     missing = [key for key in METRICS_KEYS if key not in metrics]
     if missing:
         raise ValueError(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pandas as pd
 
 from astgenre.labels import CLASSES, SPLITS
 from astgenre.report import formatting as fmt
+from astgenre.report.runs import read_json
 from astgenre.report.stats import MCNEMAR_TEST, PAIRED_T_TEST, WILCOXON_TEST
 from astgenre.report.tables import SELECTION_RULE
 
@@ -30,12 +30,7 @@ FILE_GUIDE: dict[str, str] = {
 def read_index_summary(path: Path) -> dict:
     """The dataset index summary JSON, checked for its keys."""
     path = Path(path)
-    try:
-        summary = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"index summary not found: {path}") from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON ({error})") from None
+    summary = read_json(path, "index summary")
     missing = [key for key in INDEX_SUMMARY_KEYS if key not in summary]
     if missing:
         raise ValueError(f"{path}: missing keys {missing}; expected {list(INDEX_SUMMARY_KEYS)}")
