@@ -228,6 +228,58 @@ def test_wav_file_decodes(tmp_path):
     assert dominant_hz(decode(path, start=1.25, duration=0.5), SR) == pytest.approx(880, abs=2)
 
 
+PCM_CODECS = {  # codec: quantisation step of the format (at least float32 resolution)
+    "pcm_u8": 1 / 128,
+    "pcm_s16le": 1 / 2**15,
+    "pcm_s24le": 1 / 2**23,
+    "pcm_s32le": 1e-7,  # below float32 resolution
+    "pcm_f32le": 1e-7,
+    "pcm_f64le": 1e-7,
+}
+
+
+def write_pcm(path: Path, signal: np.ndarray, rate: int, codec: str, fmt: str = "wav") -> Path:
+    """Encode a (channels, n) float signal with an FFmpeg PCM codec (each has its own sample format)."""
+    layout = {1: "mono", 2: "stereo"}[signal.shape[0]]
+    with av.open(str(path), "w", format=fmt) as container:
+        stream = container.add_stream(codec, rate=rate, layout=layout)
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(signal, dtype=np.float32), format="fltp", layout=layout)
+        frame.sample_rate = rate
+        resampler = av.AudioResampler(format=stream.codec_context.format.name, layout=layout, rate=rate)
+        for converted in resampler.resample(frame):
+            container.mux(stream.encode(converted))
+        container.mux(stream.encode(None))
+    return path
+
+
+@pytest.mark.parametrize("codec", sorted(PCM_CODECS))
+def test_every_sample_format_downmixes_to_the_channel_mean(tmp_path, codec):
+    """Integer and float, packed and planar formats all give floats in [-1, 1): (L + R) / 2, sample for sample."""
+    n = SR // 2
+    left = 0.6 * np.sin(2 * np.pi * 440 * np.arange(n) / SR)
+    right = -0.3 * np.sin(2 * np.pi * 1000 * np.arange(n) / SR)
+    path = write_pcm(tmp_path / f"{codec}.wav", np.stack([left, right]), SR, codec)
+    x = decode(path)  # already at SR: no resampling
+    assert x.dtype == np.float32 and x.size == n
+    np.testing.assert_allclose(x, (left + right) / 2, atol=2 * PCM_CODECS[codec])
+
+
+def test_resampling_is_soxr_hq_and_keeps_time(tmp_path):
+    """44.1 kHz to 16 kHz matches libsoxr's one-shot "HQ" resampling of the same samples (as librosa.load does)."""
+    import soxr
+
+    rate = 44100
+    signal = tone(rate, 2.0, ((0.0, 440.0), (1.0, 3000.0)), channels=1)
+    path = write_pcm(tmp_path / "float.wav", signal, rate, "pcm_f32le")
+    x = decode(path)
+    expected = soxr.resample(signal[0], rate, SR, quality="HQ")
+    assert x.size == expected.size == 2 * SR
+    np.testing.assert_allclose(x, expected, atol=1e-6)
+    # An excerpt is the same samples as the slice of the whole (PCM: exact timestamps, soxr: no delay).
+    excerpt = decode(path, start=0.75, duration=0.5)
+    np.testing.assert_allclose(excerpt[100:-100], x[round(0.75 * SR) + 100 : round(1.25 * SR) - 100], atol=1e-4)
+
+
 # --------------------------------------------------------------------------- excerpts
 
 

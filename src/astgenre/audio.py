@@ -1,11 +1,11 @@
-"""Decode audio files (MP3 and anything else FFmpeg reads) to mono float32 excerpts with PyAV."""
+"""Decode audio files (MP3 and anything else FFmpeg reads) to mono float32 excerpts: PyAV decodes, libsoxr resamples."""
 
 from __future__ import annotations
 
 import logging
 import math
 import os
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +15,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pandas as pd
+import soxr
 from tqdm.auto import tqdm
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ _PREROLL_S = 0.1
 # and packets) are decoded anyway: an MP3 frame may take up to 511 bytes of its data from earlier frames.
 _RESERVOIR_BYTES = 1024
 _RESERVOIR_PACKETS = 3
+_TRIM_AT = 256  # skipped packets are trimmed to that run whenever this many are held
 # Containers whose timestamps after container.seek are exact (sample tables, PCM, granule positions).
 _EXACT_SEEK_FORMATS = frozenset(
     {"wav", "w64", "aiff", "flac", "ogg", "mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "caf"}
@@ -341,15 +343,17 @@ def _read(path: Path, sample_rate: int, start: float, n_wanted: int | None, *, s
         excerpt = _Excerpt(sample_rate, start)
         resampler = _Resampler(sample_rate)
         packets = _Packets(container, stream)
-        skipped = _Reservoir()  # the last skipped packets: decoded first to refill the MP3 bit reservoir
+        skipped: list = []  # recent skipped packets: the last of them are decoded first (MP3 bit reservoir)
         stopped = False
         for packet in packets:
             if not excerpt.located and skip_before is not None:
                 if _ends_before(packet, skip_before):
-                    _remember(skipped, packet)
+                    skipped.append(packet)
+                    if len(skipped) >= _TRIM_AT:
+                        skipped = _reservoir(skipped)
                     continue
-                frames = [frame for p in (*skipped, packet) for frame in packets.decode(p)]
-                skipped.clear()
+                frames = [frame for p in (*_reservoir(skipped), packet) for frame in packets.decode(p)]
+                skipped = []
             else:
                 frames = packets.decode(packet)
             for frame in frames:
@@ -367,30 +371,14 @@ def _read(path: Path, sample_rate: int, start: float, n_wanted: int | None, *, s
     return _Read(audio, excerpt.end_s(), not stopped, header_s, packets.failures, packets.last_failure)
 
 
-class _Reservoir(deque):
-    """Recent skipped packets with a running byte count."""
-
+def _reservoir(packets: list) -> list:
+    """The shortest run of the last packets that holds _RESERVOIR_BYTES and _RESERVOIR_PACKETS."""
     nbytes = 0
-
-    def append(self, packet) -> None:
-        super().append(packet)
-        self.nbytes += packet.size
-
-    def popleft(self):
-        packet = super().popleft()
-        self.nbytes -= packet.size
-        return packet
-
-    def clear(self) -> None:
-        super().clear()
-        self.nbytes = 0
-
-
-def _remember(skipped: _Reservoir, packet) -> None:
-    """Keep the shortest run of recent packets that holds _RESERVOIR_BYTES and _RESERVOIR_PACKETS."""
-    skipped.append(packet)
-    while len(skipped) > _RESERVOIR_PACKETS and skipped.nbytes - skipped[0].size >= _RESERVOIR_BYTES:
-        skipped.popleft()
+    for count, packet in enumerate(reversed(packets), start=1):
+        nbytes += packet.size
+        if count >= _RESERVOIR_PACKETS and nbytes >= _RESERVOIR_BYTES:
+            return packets[-count:]
+    return packets
 
 
 def _ends_before(packet, pts: int) -> bool:
@@ -478,40 +466,79 @@ class _Packets:
         self.last_failure = _describe(exc)
 
 
-# Downmix to the mean of the channels (FFmpeg's default matrix gives (L+R)/sqrt(2), which exceeds 1).
-_DOWNMIX = {"rematrix_maxval": "1.0"}
+# Integer sample formats: (dtype of to_ndarray, offset, scale) to floats in [-1, 1).
+_INT_SCALE = {
+    np.dtype(np.uint8): (128.0, 1 / 128),
+    np.dtype(np.int16): (0.0, 1 / 2**15),
+    np.dtype(np.int32): (0.0, 1 / 2**31),
+    np.dtype(np.int64): (0.0, 1 / 2**63),
+}
+# Input samples gathered before each call to soxr (per-call overhead; the excerpt may overshoot by this much).
+_CHUNK_SAMPLES = 16384
+
+
+def _mono(frame) -> np.ndarray:
+    """A decoded frame as float32 mono: the mean of its channels, integer formats scaled to [-1, 1)."""
+    channels = len(frame.layout.channels)
+    if frame.format.name == "fltp":  # what FFmpeg's MP3 and AAC decoders give: read the planes directly
+        planes = [np.frombuffer(plane, np.float32, count=frame.samples) for plane in frame.planes]
+        if channels == 1:
+            return planes[0].copy()
+        if channels == 2:
+            return (planes[0] + planes[1]) * np.float32(0.5)
+        return np.mean(planes, axis=0, dtype=np.float32)
+    data = frame.to_ndarray()
+    if not frame.format.is_planar and channels > 1:  # packed: one row of interleaved samples
+        data = data.reshape(-1, channels).T
+    if data.dtype.kind == "f":
+        data = data.astype(np.float32, copy=False)
+    else:
+        offset, scale = _INT_SCALE[data.dtype]
+        data = (data.astype(np.float32) - np.float32(offset)) * np.float32(scale)
+    return data[0].copy() if channels == 1 else data.mean(axis=0, dtype=np.float32)
 
 
 class _Resampler:
-    """av.AudioResampler to mono flt at `rate`, rebuilt (after a flush) if the input format changes."""
+    """Frames to mono float32 at `rate`: channel mean, then libsoxr (quality "HQ", as librosa.load) streaming.
+
+    Input is gathered into chunks of about _CHUNK_SAMPLES before resampling. The stream restarts (after a
+    flush) if the input rate changes midway. Output sample k of a stream lies at k / rate seconds after the
+    stream's first input sample (soxr compensates its filter delay).
+    """
 
     def __init__(self, rate: int) -> None:
         self.rate = rate
-        self._resampler = None
-        self._key = None
+        self._stream: soxr.ResampleStream | None = None
+        self._in_rate: int | None = None
+        self._pending: list[np.ndarray] = []
+        self._pending_samples = 0
 
     def push(self, frame) -> list[np.ndarray]:
-        key = (frame.format.name, frame.layout.name, frame.sample_rate)
-        out = []
-        if self._resampler is not None and key != self._key:
-            out = self.flush()
-        if self._resampler is None:
-            self._resampler = av.AudioResampler(format="flt", layout="mono", rate=self.rate, options=_DOWNMIX)
-            self._key = key
-        return out + _samples(self._resampler.resample(frame))
-
-    def flush(self) -> list[np.ndarray]:
-        if self._resampler is None:
+        if not frame.samples:
             return []
-        out = _samples(self._resampler.resample(None))
-        self._resampler = None
+        out = []
+        if frame.sample_rate != self._in_rate:
+            out = self.flush()
+            self._in_rate = frame.sample_rate
+            if frame.sample_rate != self.rate:
+                self._stream = soxr.ResampleStream(frame.sample_rate, self.rate, 1, dtype="float32", quality="HQ")
+        self._pending.append(_mono(frame))
+        self._pending_samples += frame.samples
+        if self._pending_samples >= _CHUNK_SAMPLES:
+            out.append(self._convert(last=False))
         return out
 
+    def flush(self) -> list[np.ndarray]:
+        out = [self._convert(last=True)] if self._in_rate is not None else []
+        self._stream = None
+        self._in_rate = None
+        return out
 
-def _samples(frames: list) -> list[np.ndarray]:
-    # A pass-through resampler hands back the decoder's own frame (and None on flush): copy, skip None.
-    # The resampler's output is packed float32 mono: read the plane directly.
-    return [np.frombuffer(f.planes[0], np.float32, count=f.samples).copy() for f in frames if f is not None]
+    def _convert(self, *, last: bool) -> np.ndarray:
+        chunk = np.concatenate(self._pending) if self._pending else np.zeros(0, np.float32)
+        self._pending.clear()
+        self._pending_samples = 0
+        return chunk if self._stream is None else self._stream.resample_chunk(chunk, last=last)
 
 
 def _describe(exc: Exception) -> str:

@@ -33,7 +33,7 @@ MIN_FREQUENCY = 20.0
 _COMPUTE_DTYPE = torch.float64
 _MEL_DTYPE = torch.float32
 # Frames processed at once inside log_mel: small chunks stay in CPU cache, large ones keep a GPU busy.
-_CHUNK_FRAMES = {"cpu": 1024, "cuda": 65536}
+_CHUNK_FRAMES = {"cpu": 512, "cuda": 65536}
 # Audio samples per featurize_tracks batch (after padding); bounds memory when tracks are long.
 _MAX_BATCH_SAMPLES = 16 * 16000 * 60
 
@@ -80,18 +80,23 @@ def _hann_window(device: torch.device) -> torch.Tensor:
     return torch.from_numpy(window).to(device=device, dtype=_COMPUTE_DTYPE)
 
 
-def _fbank_frames(frames: torch.Tensor, settings: FbankSettings) -> torch.Tensor:
-    """Raw log-mel fbank of (..., FRAME_LENGTH) float64 frames -> (..., num_mel_bins) float32."""
+def _fbank_frames(frames: torch.Tensor, padded: torch.Tensor, settings: FbankSettings) -> torch.Tensor:
+    """Raw log-mel fbank of (..., FRAME_LENGTH) float64 frames -> (..., num_mel_bins) float32.
+
+    `padded` is a (..., FFT_LENGTH) float64 buffer whose last FFT_LENGTH - FRAME_LENGTH columns are zero; the
+    windowed frames are written into its head. DC removal is folded into the preemphasis: with m the frame
+    mean, (x - m) preemphasised is x preemphasised minus (1 - PREEMPHASIS) * m at every sample.
+    """
     device = frames.device
-    x = frames - frames.mean(dim=-1, keepdim=True)
-    emphasised = torch.empty_like(x)
-    emphasised[..., 1:] = x[..., 1:] - PREEMPHASIS * x[..., :-1]
-    emphasised[..., 0] = x[..., 0] * (1.0 - PREEMPHASIS)
-    emphasised *= _hann_window(device)
-    spectrum = torch.fft.rfft(emphasised, n=FFT_LENGTH)
+    head = padded[..., :FRAME_LENGTH]
+    torch.sub(frames[..., 1:], frames[..., :-1], alpha=PREEMPHASIS, out=head[..., 1:])
+    torch.mul(frames[..., 0], 1.0 - PREEMPHASIS, out=head[..., 0])
+    head.sub_(frames.mean(dim=-1, keepdim=True) * (1.0 - PREEMPHASIS))
+    head.mul_(_hann_window(device))
+    spectrum = torch.fft.rfft(padded)
     power = (spectrum.real.square() + spectrum.imag.square()).to(_MEL_DTYPE)
     mel = power @ _mel_matrix(settings.sample_rate, settings.num_mel_bins, device)
-    return torch.log(mel.clamp_min(MEL_FLOOR))
+    return mel.clamp_min_(MEL_FLOOR).log_()
 
 
 @torch.no_grad()
@@ -122,10 +127,14 @@ def log_mel(
     frames = batch.unfold(-1, FRAME_LENGTH, HOP_LENGTH)  # (B, F, FRAME_LENGTH), a view
     count = frames.shape[1]
     out = torch.empty((batch.shape[0], count, settings.num_mel_bins), dtype=torch.float32, device=device)
-    step = max(1, _CHUNK_FRAMES.get(device.type, 1024) // batch.shape[0])
+    step = max(1, _CHUNK_FRAMES.get(device.type, _CHUNK_FRAMES["cpu"]) // batch.shape[0])
+    padded = torch.zeros((batch.shape[0], min(step, count), FFT_LENGTH), dtype=_COMPUTE_DTYPE, device=device)
     for begin in range(0, count, step):
-        fbank = _fbank_frames(frames[:, begin : begin + step], settings)
-        out[:, begin : begin + step] = (fbank - settings.mean) / (settings.std * 2)
+        chunk = frames[:, begin : begin + step]
+        fbank = _fbank_frames(chunk, padded[:, : chunk.shape[1]], settings)
+        target = out[:, begin : begin + step]
+        torch.sub(fbank, settings.mean, out=target)
+        target.div_(settings.std * 2)
     return out if audio.ndim == 2 else out[0]
 
 
