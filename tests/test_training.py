@@ -143,8 +143,9 @@ def test_killed_run_resumes_from_its_last_checkpoint(study, recipe, tmp_path):
     assert summary["epochs_run"] == pytest.approx(40)
 
 
-def test_two_ranks_under_torchrun_train_data_parallel(study, recipe, tmp_path):
+def test_two_ranks_under_torchrun_train_data_parallel(study, recipe, tmp_path, monkeypatch):
     """What a rule with gpu > 1 does: torchrun on this node; here two CPU ranks (gloo) stand in for two GPUs."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # CPU ranks on a GPU machine too (two ranks cannot share one GPU)
     index, features = study
     spec = dict(index_path=index, feature_dirs=[features], checkpoint=str(index.parent / "checkpoint"),
                 model_dir=tmp_path / "model", work_dir=tmp_path / "work", history_path=tmp_path / "history.tsv",

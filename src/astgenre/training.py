@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -218,7 +218,7 @@ def train_run(
         seed=seed,
         data_seed=seed,
         bf16=use_bf16,
-        activation_checkpointing=recipe["gradient_checkpointing"],
+        **_checkpointing_argument(recipe["gradient_checkpointing"]),
         dataloader_num_workers=recipe["dataloader_workers"],
         use_cpu=not torch.cuda.is_available(),
         report_to=[],
@@ -293,6 +293,13 @@ def train_run(
     Path(summary_path).write_text(json.dumps(summary, indent=2, default=str) + "\n")
     shutil.rmtree(work_dir, ignore_errors=True)
     return summary
+
+
+def _checkpointing_argument(enabled: bool) -> dict[str, bool]:
+    """TrainingArguments' activation checkpointing switch: `activation_checkpointing` in newer transformers,
+    `gradient_checkpointing` (now its deprecated alias) in older 5.x releases such as 5.17."""
+    names = {field.name for field in fields(TrainingArguments)}
+    return {"activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing": enabled}
 
 
 def launch_distributed(spec: Mapping[str, Any], n_processes: int, spec_path: Path) -> None:
