@@ -21,6 +21,6 @@ python3 -c "import torch, transformers, av, soxr; print('torch', torch.__version
 '| transformers', transformers.__version__, '| av', av.__version__, '| soxr', soxr.__version__)" | tee -a "$logs/gpu.txt"
 step tests 120 python3 -m pytest -q -p no:cacheprovider tests/test_features.py tests/test_training.py
 step bench_data 70 python3 benchmarks/bench_data.py --device cuda
-step train_demo 100 python3 benchmarks/bench_training.py --model demo --device cuda --json "$logs/train_demo.json"
+step train_demo 150 python3 benchmarks/bench_training.py --model demo --device cuda --steps 20 --epochs 1 --json "$logs/train_demo.json"
 step train_base 180 python3 benchmarks/bench_training.py --model base --device cuda --steps 25 \
     --json "$logs/train_base.json"
