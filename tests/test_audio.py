@@ -235,12 +235,13 @@ PCM_CODECS = {  # codec: quantisation step of the format (at least float32 resol
     "pcm_s32le": 1e-7,  # below float32 resolution
     "pcm_f32le": 1e-7,
     "pcm_f64le": 1e-7,
+    "pcm_s64le": 1e-7,
 }
 
 
 def write_pcm(path: Path, signal: np.ndarray, rate: int, codec: str, fmt: str = "wav") -> Path:
     """Encode a (channels, n) float signal with an FFmpeg PCM codec (each has its own sample format)."""
-    layout = {1: "mono", 2: "stereo"}[signal.shape[0]]
+    layout = {1: "mono", 2: "stereo", 6: "5.1"}[signal.shape[0]]
     with av.open(str(path), "w", format=fmt) as container:
         stream = container.add_stream(codec, rate=rate, layout=layout)
         frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(signal, dtype=np.float32), format="fltp", layout=layout)
@@ -253,15 +254,17 @@ def write_pcm(path: Path, signal: np.ndarray, rate: int, codec: str, fmt: str = 
 
 
 @pytest.mark.parametrize("codec", sorted(PCM_CODECS))
-def test_every_sample_format_downmixes_to_the_channel_mean(tmp_path, codec):
-    """Integer and float, packed and planar formats all give floats in [-1, 1): (L + R) / 2, sample for sample."""
+@pytest.mark.parametrize("channels", [1, 2, 6])
+def test_every_sample_format_downmixes_to_the_channel_mean(tmp_path, codec, channels):
+    """Integer and float, packed and planar formats all give floats in [-1, 1): the channel mean, sample for sample."""
     n = SR // 2
-    left = 0.6 * np.sin(2 * np.pi * 440 * np.arange(n) / SR)
-    right = -0.3 * np.sin(2 * np.pi * 1000 * np.arange(n) / SR)
-    path = write_pcm(tmp_path / f"{codec}.wav", np.stack([left, right]), SR, codec)
+    t = np.arange(n) / SR
+    signal = np.stack([(0.6 - 0.2 * c) * np.sin(2 * np.pi * (440 + 300 * c) * t) for c in range(channels)])
+    fmt = "nut" if codec == "pcm_s64le" else "wav"  # WAV has no 64-bit integer PCM
+    path = write_pcm(tmp_path / f"{codec}.{fmt}", signal, SR, codec, fmt=fmt)
     x = decode(path)  # already at SR: no resampling
     assert x.dtype == np.float32 and x.size == n
-    np.testing.assert_allclose(x, (left + right) / 2, atol=2 * PCM_CODECS[codec])
+    np.testing.assert_allclose(x, signal.mean(axis=0), atol=2 * PCM_CODECS[codec])
 
 
 def test_resampling_is_soxr_hq_and_keeps_time(tmp_path):

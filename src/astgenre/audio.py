@@ -221,6 +221,10 @@ class _Read:
     last_failure: str
 
 
+class _UnsupportedFormat(Exception):
+    """The decoder gives samples in a format _mono cannot read."""
+
+
 class _Unlocatable(Exception):
     """A seek went somewhere we cannot trust; decode from the beginning instead."""
 
@@ -359,7 +363,10 @@ def _read(path: Path, sample_rate: int, start: float, n_wanted: int | None, *, s
             for frame in frames:
                 if not excerpt.located:
                     excerpt.locate(_frame_seconds(frame, time_base, origin) if locate else 0.0)
-                excerpt.add(resampler.push(frame))
+                try:
+                    excerpt.add(resampler.push(frame))
+                except _UnsupportedFormat as exc:
+                    raise DecodeError(path, str(exc)) from exc
             if n_wanted is not None and excerpt.kept >= n_wanted:
                 stopped = True
                 break
@@ -466,36 +473,37 @@ class _Packets:
         self.last_failure = _describe(exc)
 
 
-# Integer sample formats: (dtype of to_ndarray, offset, scale) to floats in [-1, 1).
-_INT_SCALE = {
-    np.dtype(np.uint8): (128.0, 1 / 128),
-    np.dtype(np.int16): (0.0, 1 / 2**15),
-    np.dtype(np.int32): (0.0, 1 / 2**31),
-    np.dtype(np.int64): (0.0, 1 / 2**63),
-}
+# FFmpeg's sample formats (planar ones end in "p"): numpy dtype, and (offset, scale) to floats in [-1, 1) for integers.
+_SAMPLE_DTYPES = {"u8": np.uint8, "s16": np.int16, "s32": np.int32, "s64": np.int64, "flt": np.float32, "dbl": np.float64}
+_INT_SCALE = {"u8": (128.0, 1 / 128), "s16": (0.0, 1 / 2**15), "s32": (0.0, 1 / 2**31), "s64": (0.0, 1 / 2**63)}
 # Input samples gathered before each call to soxr (per-call overhead; the excerpt may overshoot by this much).
 _CHUNK_SAMPLES = 16384
 
 
 def _mono(frame) -> np.ndarray:
-    """A decoded frame as float32 mono: the mean of its channels, integer formats scaled to [-1, 1)."""
+    """A decoded frame as float32 mono: the mean of its channels, integer formats scaled to [-1, 1).
+
+    Samples are read from the frame's buffers (every FFmpeg sample format, s64 included, which PyAV's
+    to_ndarray does not convert); the result never shares memory with the frame.
+    """
     channels = len(frame.layout.channels)
-    if frame.format.name == "fltp":  # what FFmpeg's MP3 and AAC decoders give: read the planes directly
-        planes = [np.frombuffer(plane, np.float32, count=frame.samples) for plane in frame.planes]
-        if channels == 1:
-            return planes[0].copy()
-        if channels == 2:
-            return (planes[0] + planes[1]) * np.float32(0.5)
-        return np.mean(planes, axis=0, dtype=np.float32)
-    data = frame.to_ndarray()
-    if not frame.format.is_planar and channels > 1:  # packed: one row of interleaved samples
-        data = data.reshape(-1, channels).T
-    if data.dtype.kind == "f":
-        data = data.astype(np.float32, copy=False)
-    else:
-        offset, scale = _INT_SCALE[data.dtype]
-        data = (data.astype(np.float32) - np.float32(offset)) * np.float32(scale)
-    return data[0].copy() if channels == 1 else data.mean(axis=0, dtype=np.float32)
+    kind = frame.format.name.removesuffix("p")
+    if kind not in _SAMPLE_DTYPES:
+        raise _UnsupportedFormat(f"decoder gives samples in format {frame.format.name!r}, which is not supported")
+    dtype = _SAMPLE_DTYPES[kind]
+    if frame.format.is_planar:
+        planes = [np.frombuffer(plane, dtype, count=frame.samples) for plane in frame.planes[:channels]]
+    else:  # packed: one buffer of interleaved samples
+        packed = np.frombuffer(frame.planes[0], dtype, count=frame.samples * channels).reshape(-1, channels)
+        planes = [packed[:, channel] for channel in range(channels)]
+    if kind in _INT_SCALE:
+        offset, scale = _INT_SCALE[kind]
+        planes = [(plane.astype(np.float32) - np.float32(offset)) * np.float32(scale) for plane in planes]
+    if channels == 1:
+        return np.array(planes[0], dtype=np.float32)  # a copy
+    if channels == 2:
+        return ((planes[0] + planes[1]) * 0.5).astype(np.float32, copy=False)
+    return np.mean(planes, axis=0, dtype=np.float64 if kind == "dbl" else np.float32).astype(np.float32, copy=False)
 
 
 class _Resampler:
