@@ -18,7 +18,7 @@ from scipy import stats
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 from statsmodels.stats.contingency_tables import mcnemar
 
-from astgenre.labels import CLASSES, SPLITS
+from astgenre.labels import CLASSES, SPLITS, TRAINING_COUNTS
 from astgenre.metrics import track_metrics
 from astgenre.report import REPORT_CAPTIONS, REPORT_FILES, build_report, runs_frame
 from astgenre.report import formatting as fmt
@@ -121,17 +121,7 @@ def write_runs(root: Path, variants: list[str], seeds: list[int], n_tracks: int 
 def write_index_summary(path: Path) -> Path:
     summary = {
         "tracks": 2187,
-        "per_split": {
-            split: {
-                "classical": 320,
-                "electronic": 115,
-                "jazz_blues": 26,
-                "metal_punk": 45,
-                "rock_pop": 101,
-                "world": 122,
-            }
-            for split in SPLITS
-        },
+        "per_split": {split: dict(TRAINING_COUNTS) for split in SPLITS},
         "artists": {"training": 120, "development": 118, "evaluation": 119},
         "artist_overlap": {"training-evaluation": 97, "training-development": None, "development-evaluation": None},
         "note": "Artists are shared between the official splits.",

@@ -159,34 +159,10 @@ def recall_figure(runs: pd.DataFrame, variants: Sequence[str], path: Path) -> Pa
     with _style():
         fig = Figure(figsize=(4.0 + len(CLASSES) * (0.5 + 0.25 * len(variants)), 4.8), layout="constrained")
         ax = fig.add_subplot()
-        sns.barplot(
-            data=long,
-            x="class",
-            y="recall",
-            hue="variant",
-            hue_order=list(variants),
-            order=CLASS_TITLES,
-            palette=palette,
-            errorbar="sd",
-            capsize=0.1,
-            err_kws={"linewidth": 1},
-            ax=ax,
-        )
-        sns.stripplot(
-            data=long,
-            x="class",
-            y="recall",
-            hue="variant",
-            hue_order=list(variants),
-            order=CLASS_TITLES,
-            palette=palette,
-            dodge=True,
-            size=3.5,
-            edgecolor="black",
-            linewidth=0.5,
-            legend=False,
-            ax=ax,
-        )
+        layers = dict(data=long, x="class", y="recall", hue="variant", hue_order=list(variants),
+                      order=CLASS_TITLES, palette=palette, ax=ax)
+        sns.barplot(**layers, errorbar="sd", capsize=0.1, err_kws={"linewidth": 1})
+        sns.stripplot(**layers, dodge=True, size=3.5, edgecolor="black", linewidth=0.5, legend=False)
         ax.yaxis.set_major_formatter(PERCENT)
         ax.set(ylim=(0, 1.05), xlabel="", ylabel="recall (evaluation split)")
         ax.set_title("Per-class recall by variant (bar: mean over seeds, error bar: std, dot: one seed)")
