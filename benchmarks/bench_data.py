@@ -128,8 +128,9 @@ def agreement(a: np.ndarray, b: np.ndarray, max_lag: int = 64) -> str:
     if n < 16000:
         return f"{a.size} vs {b.size} samples (too short to compare)"
     x = a[max_lag : max_lag + n]
-    corr = {lag: float(np.corrcoef(x, b[max_lag + lag : max_lag + lag + n])[0, 1])
-            for lag in range(-max_lag, max_lag + 1)}
+    corr = {
+        lag: float(np.corrcoef(x, b[max_lag + lag : max_lag + lag + n])[0, 1]) for lag in range(-max_lag, max_lag + 1)
+    }
     lag = max(corr, key=corr.get)
     return f"{a.size} vs {b.size} samples, best offset {lag:+d} samples, correlation {corr[lag]:.4f}"
 
@@ -156,10 +157,16 @@ def feature_rates(device: str, batch: int, repeats: int, threads: list[int]) -> 
 def cache_sizes(folder: Path, long_file: Path, n_tracks: int) -> dict[str, int]:
     """Bytes per track and in all of the decoded-audio (float32) and feature (float16) caches, from written files."""
     from astgenre.audio import decode_tracks
-    from astgenre.features import n_frames, featurize_tracks
+    from astgenre.features import featurize_tracks, n_frames
 
-    errors = decode_tracks([("t", long_file)], folder / "audio", sample_rate=SAMPLE_RATE, start="middle",
-                           duration=EXCERPT_S, on_error="fail")
+    errors = decode_tracks(
+        [("t", long_file)],
+        folder / "audio",
+        sample_rate=SAMPLE_RATE,
+        start="middle",
+        duration=EXCERPT_S,
+        on_error="fail",
+    )
     assert errors.empty
     featurize_tracks(folder / "audio", ["t"], folder / "features")
     audio_file, feature_file = folder / "audio" / "t.npy", folder / "features" / "t.npy"
@@ -168,8 +175,13 @@ def cache_sizes(folder: Path, long_file: Path, n_tracks: int) -> dict[str, int]:
     if shape != (frames, 128):
         raise RuntimeError(f"{feature_file}: expected ({frames}, 128) features, got {shape}")
     audio_bytes, feature_bytes = audio_file.stat().st_size, feature_file.stat().st_size
-    return {"frames": frames, "audio_per_track": audio_bytes, "features_per_track": feature_bytes,
-            "audio_total": audio_bytes * n_tracks, "features_total": feature_bytes * n_tracks}
+    return {
+        "frames": frames,
+        "audio_per_track": audio_bytes,
+        "features_per_track": feature_bytes,
+        "audio_total": audio_bytes * n_tracks,
+        "features_total": feature_bytes * n_tracks,
+    }
 
 
 def _size(n: int) -> str:
@@ -185,12 +197,18 @@ def main() -> None:
     parser.add_argument("--long-seconds", type=float, default=240.0, help="length of the long MP3s")
     parser.add_argument("--short-files", type=int, default=8, help="30 s MP3s for the whole-track benchmark")
     parser.add_argument("--repeats", type=int, default=3, help="timed passes over the files per decoding method")
-    parser.add_argument("--device", default="cpu",
-                        help="device for log_mel (cpu, cuda, ...); the extractor runs on CPU")
+    parser.add_argument(
+        "--device", default="cpu", help="device for log_mel (cpu, cuda, ...); the extractor runs on CPU"
+    )
     parser.add_argument("--batch", type=int, default=16, help="10.24 s clips per log_mel call")
     parser.add_argument("--feature-repeats", type=int, default=5, help="timed log_mel calls per thread count")
-    parser.add_argument("--threads", type=int, nargs="+", default=None,
-                        help="torch thread counts for the feature benchmark (default: 1 and every core)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        nargs="+",
+        default=None,
+        help="torch thread counts for the feature benchmark (default: 1 and every core)",
+    )
     parser.add_argument("--skip-features", action="store_true", help="decoding and cache sizes only")
     args = parser.parse_args()
 
@@ -212,11 +230,15 @@ def main() -> None:
         started = time.perf_counter()
         long_files = make_mp3s(tmp, "long", args.long_files, args.long_seconds, 0, cores)
         short_files = make_mp3s(tmp, "short", args.short_files, EXCERPT_S, 1000, cores)
-        print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start; PyAV {av.__version__} "
-              f"(FFmpeg {av.library_versions['libavcodec']}), librosa {librosa.__version__} "
-              f"(libsndfile {soundfile.__libsndfile_version__}), torch {torch.__version__}")
-        print(f"generated {len(long_files)} x {args.long_seconds:g} s and {len(short_files)} x {EXCERPT_S:g} s "
-              f"MP3s (44.1 kHz stereo 128 kb/s) in {time.perf_counter() - started:.1f} s; {args.repeats} timed passes")
+        print(
+            f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start; PyAV {av.__version__} "
+            f"(FFmpeg {av.library_versions['libavcodec']}), librosa {librosa.__version__} "
+            f"(libsndfile {soundfile.__libsndfile_version__}), torch {torch.__version__}"
+        )
+        print(
+            f"generated {len(long_files)} x {args.long_seconds:g} s and {len(short_files)} x {EXCERPT_S:g} s "
+            f"MP3s (44.1 kHz stereo 128 kb/s) in {time.perf_counter() - started:.1f} s; {args.repeats} timed passes"
+        )
 
         print("\n== decoding to 16 kHz mono float32 (x real time: audio seconds per CPU second of one process)")
         cases = [
@@ -231,23 +253,30 @@ def main() -> None:
             print(f"{title}: {a.audio_s / args.repeats:.0f} s of audio per pass")
             print(f"  astgenre.audio.decode: {a.per_core:8.1f}x per core  ({a.wall:8.1f}x wall clock)")
             print(f"  librosa.load:          {b.per_core:8.1f}x per core  ({b.wall:8.1f}x wall clock)")
-            print(f"  ratio: {a.per_core / b.per_core:.1f}x per core ({a.wall / b.wall:.1f}x wall clock); "
-                  f"same excerpt? {check}")
+            print(
+                f"  ratio: {a.per_core / b.per_core:.1f}x per core ({a.wall / b.wall:.1f}x wall clock); "
+                f"same excerpt? {check}"
+            )
             excerpt_rate = excerpt_rate or a.per_core
         verdict = "PASS" if excerpt_rate >= DECODE_TARGET else "FAIL"
         print(f"target >= {DECODE_TARGET:g}x real time per core on (a): {verdict} ({excerpt_rate:.0f}x)")
 
         if not args.skip_features:
             threads = args.threads or sorted({1, cores})
-            print(f"\n== features: 10.24 s windows per second, batch {args.batch}, log_mel on {args.device}, "
-                  f"ASTFeatureExtractor on CPU (median of {args.feature_repeats} calls)")
+            print(
+                f"\n== features: 10.24 s windows per second, batch {args.batch}, log_mel on {args.device}, "
+                f"ASTFeatureExtractor on CPU (median of {args.feature_repeats} calls)"
+            )
             per_core = None
             for n, rates in feature_rates(args.device, args.batch, args.feature_repeats, threads):
-                line = (f"  {n} torch thread(s): log_mel {rates.ours:8.1f}/s, extractor {rates.reference:7.1f}/s, "
-                        f"ratio {rates.speedup:5.1f}x")
+                line = (
+                    f"  {n} torch thread(s): log_mel {rates.ours:8.1f}/s, extractor {rates.reference:7.1f}/s, "
+                    f"ratio {rates.speedup:5.1f}x"
+                )
                 if rates.device != "cpu":
-                    line += (f"; with the copy back to CPU {rates.ours_end_to_end:8.1f}/s "
-                             f"({rates.speedup_end_to_end:.1f}x)")
+                    line += (
+                        f"; with the copy back to CPU {rates.ours_end_to_end:8.1f}/s ({rates.speedup_end_to_end:.1f}x)"
+                    )
                 print(line + f"; max |difference| {rates.max_diff:.1e}")
                 if n == 1:
                     per_core = rates.speedup
@@ -258,10 +287,14 @@ def main() -> None:
         n_tracks = len(SPLITS) * sum(TRAINING_COUNTS.values())
         sizes = cache_sizes(tmp, long_files[0], n_tracks)
         print(f"\n== caches of the full study: {n_tracks} tracks x {EXCERPT_S:g} s excerpt at {SAMPLE_RATE} Hz")
-        print(f"  features: {sizes['frames']} frames x 128 mel x float16 = {sizes['frames'] * 128 * 2:,} B "
-              f"+ .npy header -> {sizes['features_per_track']:,} B per track; total {_size(sizes['features_total'])}")
-        print(f"  decoded audio: {round(EXCERPT_S * SAMPLE_RATE):,} samples x float32 -> "
-              f"{sizes['audio_per_track']:,} B per track; total {_size(sizes['audio_total'])}")
+        print(
+            f"  features: {sizes['frames']} frames x 128 mel x float16 = {sizes['frames'] * 128 * 2:,} B "
+            f"+ .npy header -> {sizes['features_per_track']:,} B per track; total {_size(sizes['features_total'])}"
+        )
+        print(
+            f"  decoded audio: {round(EXCERPT_S * SAMPLE_RATE):,} samples x float32 -> "
+            f"{sizes['audio_per_track']:,} B per track; total {_size(sizes['audio_total'])}"
+        )
     print(f"\nload average {os.getloadavg()[0]:.2f} at the end; total {time.perf_counter() - started:.0f} s")
 
 

@@ -80,7 +80,7 @@ def measure(device: str = "cpu", batch: int = 16, repeats: int = 5) -> FeatureRa
     )
     expected = extractor(list(clips[:2]), sampling_rate=16000, return_tensors="np")["input_values"]
     got = log_mel(clips[:2], device=torch_device).cpu().numpy()
-    max_diff = max(float(np.abs(window(g, 0, 1024) - e).max()) for g, e in zip(got, expected))
+    max_diff = max(float(np.abs(window(g, 0, 1024) - e).max()) for g, e in zip(got, expected, strict=False))
     return FeatureRates(str(torch_device), batch, repeats, ours, ours_end_to_end, reference, max_diff)
 
 

@@ -31,14 +31,16 @@ def write_mp3(path: Path, seconds: float, seed: int, rate: int = 44100) -> None:
     signal = np.stack([mono, mono]) + 0.05 * rng.standard_normal((2, t.size))
     signal = np.clip(signal, -1, 1).astype(np.float32)
     with av.open(str(path), "w", format="mp3") as container:
-        stream = container.add_stream("libmp3lame" if "libmp3lame" in av.codecs_available else "mp3", rate=rate,
-                                      layout="stereo")
+        stream = container.add_stream(
+            "libmp3lame" if "libmp3lame" in av.codecs_available else "mp3", rate=rate, layout="stereo"
+        )
         stream.codec_context.bit_rate = 128000
         stream.codec_context.format = "fltp"
         step = stream.codec_context.frame_size or 1152
         for begin in range(0, t.size, step):
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(signal[:, begin : begin + step]), format="fltp",
-                                               layout="stereo")
+            frame = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(signal[:, begin : begin + step]), format="fltp", layout="stereo"
+            )
             frame.sample_rate, frame.pts = rate, begin
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
@@ -57,12 +59,22 @@ def demo_model(out: Path) -> Path:
     preset = yaml.safe_load((REPO / "config.yaml").read_text())["presets"]["demo"]
     create_checkpoint(out / "checkpoint", preset["model"]["create"])
     load_for_finetuning(out / "checkpoint").save_pretrained(out / "model")
-    save_run_info(out / "model", {
-        "variant": "benchmark", "seed": 0, "checkpoint": str(out / "checkpoint"),
-        "window_frames": preset["model"]["create"]["max_length"], "eval_hop_frames": preset["training"]["eval_hop_frames"],
-        "window": "random", "aggregate": "logits", "features": asdict(FbankSettings()), "labels": list(CLASSES),
-        "select_metric": "macro_f1", "best_dev_metric": None,
-    })
+    save_run_info(
+        out / "model",
+        {
+            "variant": "benchmark",
+            "seed": 0,
+            "checkpoint": str(out / "checkpoint"),
+            "window_frames": preset["model"]["create"]["max_length"],
+            "eval_hop_frames": preset["training"]["eval_hop_frames"],
+            "window": "random",
+            "aggregate": "logits",
+            "features": asdict(FbankSettings()),
+            "labels": list(CLASSES),
+            "select_metric": "macro_f1",
+            "best_dev_metric": None,
+        },
+    )
     return out / "model"
 
 
@@ -75,8 +87,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=24, help="MP3 files to generate")
     parser.add_argument("--seconds", type=float, default=30.0, help="length of each file")
-    parser.add_argument("--workers", type=int, nargs="+", default=None,
-                        help="decoding processes to compare (default: 0 and one per core)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=None,
+        help="decoding processes to compare (default: 0 and one per core)",
+    )
     parser.add_argument("--batch-size", type=int, default=32, help="windows per model call")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument("--model", type=Path, default=None, help="a model or run dir instead of the demo-shaped model")
@@ -97,10 +114,12 @@ def main() -> None:
             files.append(tmp / f"track{i:03d}.mp3")
             write_mp3(files[-1], args.seconds, seed=i)
         predictor = Predictor(args.model or demo_model(tmp), args.device)
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} torch threads, {os.cpu_count()} CPUs, "
-              f"device {predictor.device}; model {predictor.model_dir.name}: window {predictor.info['window_frames']} "
-              f"frames, hop {predictor.info['eval_hop_frames']}; {args.files} MP3s of {args.seconds:g} s, "
-              f"batch {args.batch_size}")
+        print(
+            f"torch {torch.__version__}, {torch.get_num_threads()} torch threads, {os.cpu_count()} CPUs, "
+            f"device {predictor.device}; model {predictor.model_dir.name}: window {predictor.info['window_frames']} "
+            f"frames, hop {predictor.info['eval_hop_frames']}; {args.files} MP3s of {args.seconds:g} s, "
+            f"batch {args.batch_size}"
+        )
         predictor.predict(files[:2], batch_size=args.batch_size, workers=0)  # warm-up
         for n in workers:
             cpu, start = cpu_seconds(), time.perf_counter()
@@ -108,8 +127,10 @@ def main() -> None:
             wall = time.perf_counter() - start
             cpu = cpu_seconds() - cpu
             assert (table["status"] == "ok").all(), table[table["status"] != "ok"]
-            print(f"workers {n}: {len(files) / wall:7.2f} files/s  {table['n_windows'].sum() / wall:8.1f} windows/s  "
-                  f"{table['seconds'].sum() / wall:7.1f} audio s/s  CPU use {cpu / wall:.2f} cores  ({wall:.1f} s)")
+            print(
+                f"workers {n}: {len(files) / wall:7.2f} files/s  {table['n_windows'].sum() / wall:8.1f} windows/s  "
+                f"{table['seconds'].sum() / wall:7.1f} audio s/s  CPU use {cpu / wall:.2f} cores  ({wall:.1f} s)"
+            )
 
 
 if __name__ == "__main__":

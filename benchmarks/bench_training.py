@@ -95,12 +95,23 @@ def _windows(study: dict[str, str], recipe: dict[str, Any], length: int):
 
     index = read_index(Path(study["index"]))
     tracks, arrays = load_split(index, "training", [Path(study["features"])])
-    train = TrainingWindows(tracks, arrays, length, mode=recipe["window"],
-                            windows_per_track=recipe["windows_per_track"], specaugment=recipe.get("specaugment"))
+    train = TrainingWindows(
+        tracks,
+        arrays,
+        length,
+        mode=recipe["window"],
+        windows_per_track=recipe["windows_per_track"],
+        specaugment=recipe.get("specaugment"),
+    )
     eval_tracks, eval_arrays = load_split(index, "evaluation", [Path(study["features"])])
-    evaluation = EvaluationWindows(list(eval_tracks["track_id"]), eval_arrays, length, recipe["eval_hop_frames"],
-                                   labels=[LABEL2ID[label] for label in eval_tracks["label"]],
-                                   first_only=recipe["window"] == "first")
+    evaluation = EvaluationWindows(
+        list(eval_tracks["track_id"]),
+        eval_arrays,
+        length,
+        recipe["eval_hop_frames"],
+        labels=[LABEL2ID[label] for label in eval_tracks["label"]],
+        first_only=recipe["window"] == "first",
+    )
     return train, evaluation
 
 
@@ -122,6 +133,7 @@ def ours_train(study: dict[str, str], recipe: dict[str, Any], out: str, threads:
                 return original(self, *args, **kwargs)
             finally:
                 spent[name] += time.perf_counter() - started
+
         return wrapper
 
     for name in spent:  # attribution only: the methods run unchanged
@@ -129,12 +141,24 @@ def ours_train(study: dict[str, str], recipe: dict[str, Any], out: str, threads:
     out = Path(out)
     phase = _Phase(threads)
     summary = training.train_run(
-        index_path=Path(study["index"]), feature_dirs=[Path(study["features"])], checkpoint=study["checkpoint"],
-        model_dir=out / "model", work_dir=out / "work", history_path=out / "history.tsv",
-        summary_path=out / "summary.json", recipe=recipe, seed=0, variant="benchmark", threads=threads,
+        index_path=Path(study["index"]),
+        feature_dirs=[Path(study["features"])],
+        checkpoint=study["checkpoint"],
+        model_dir=out / "model",
+        work_dir=out / "work",
+        history_path=out / "history.tsv",
+        summary_path=out / "summary.json",
+        recipe=recipe,
+        seed=0,
+        variant="benchmark",
+        threads=threads,
     )
-    return phase.result(summary=summary, eval_seconds=spent["evaluate"], save_seconds=spent["_save_checkpoint"],
-                        reload_seconds=spent["_load_best_model"])
+    return phase.result(
+        summary=summary,
+        eval_seconds=spent["evaluate"],
+        save_seconds=spent["_save_checkpoint"],
+        reload_seconds=spent["_load_best_model"],
+    )
 
 
 def plain_train(study: dict[str, str], recipe: dict[str, Any], out: str, threads: int, bf16: bool) -> dict[str, Any]:
@@ -149,9 +173,14 @@ def plain_train(study: dict[str, str], recipe: dict[str, Any], out: str, threads
     model = load_for_finetuning(study["checkpoint"])
     train, _ = _windows(study, recipe, int(model.config.max_length))
     args = TrainingArguments(
-        output_dir=str(Path(out) / "plain"), num_train_epochs=recipe["epochs"],
-        per_device_train_batch_size=recipe["batch_size"], gradient_accumulation_steps=recipe["grad_accum"],
-        bf16=bf16, seed=0, use_cpu=not torch.cuda.is_available(), disable_tqdm=True,
+        output_dir=str(Path(out) / "plain"),
+        num_train_epochs=recipe["epochs"],
+        per_device_train_batch_size=recipe["batch_size"],
+        gradient_accumulation_steps=recipe["grad_accum"],
+        bf16=bf16,
+        seed=0,
+        use_cpu=not torch.cuda.is_available(),
+        disable_tqdm=True,
     )
     result = Trainer(model=model, args=args, train_dataset=train).train()
     return phase.result(metrics=result.metrics, samples=len(train) * recipe["epochs"], steps=result.global_step)
@@ -165,9 +194,16 @@ def ours_evaluate(study: dict[str, str], model_dir: str, batch_size: int, thread
 
     phase = _Phase(threads)
     out = Path(model_dir).parent
-    evaluate_run(index_path=Path(study["index"]), feature_dirs=[Path(study["features"])], model_dir=Path(model_dir),
-                 split="evaluation", predictions_path=out / "pred.tsv", metrics_path=out / "metrics.json",
-                 batch_size=batch_size, device=device)
+    evaluate_run(
+        index_path=Path(study["index"]),
+        feature_dirs=[Path(study["features"])],
+        model_dir=Path(model_dir),
+        split="evaluation",
+        predictions_path=out / "pred.tsv",
+        metrics_path=out / "metrics.json",
+        batch_size=batch_size,
+        device=device,
+    )
     return phase.result(samples=int(pd.read_csv(out / "pred.tsv", sep="\t")["n_windows"].sum()))
 
 
@@ -181,9 +217,13 @@ def plain_evaluate(
     phase = _Phase(threads)
     model = ASTForAudioClassification.from_pretrained(model_dir)
     _, evaluation = _windows(study, recipe, int(model.config.max_length))
-    args = TrainingArguments(output_dir=str(Path(model_dir).parent / "plain_eval"),
-                             per_device_eval_batch_size=recipe["eval_batch_size"], bf16=bf16,
-                             use_cpu=not torch.cuda.is_available(), disable_tqdm=True)
+    args = TrainingArguments(
+        output_dir=str(Path(model_dir).parent / "plain_eval"),
+        per_device_eval_batch_size=recipe["eval_batch_size"],
+        bf16=bf16,
+        use_cpu=not torch.cuda.is_available(),
+        disable_tqdm=True,
+    )
     Trainer(model=model, args=args).predict(evaluation)
     return phase.result(samples=len(evaluation))
 
@@ -223,8 +263,7 @@ def make_synthetic_study(root: Path, model: str, recipe: dict[str, Any], steps: 
     per_class = max(1, math.ceil(steps * per_step / (len(CLASSES) * windows_per_track)))
     index, features = make_study(root, per_class=per_class, frames=FRAMES)
     create_checkpoint(root / model, model_kwargs)
-    return {"index": str(index), "features": str(features), "checkpoint": str(root / model),
-            "per_class": per_class}
+    return {"index": str(index), "features": str(features), "checkpoint": str(root / model), "per_class": per_class}
 
 
 def _row(name: str, ours: float | None, plain: float | None, unit: str, ratio: bool = True) -> str:
@@ -244,25 +283,48 @@ def _memory(result: dict[str, Any]) -> tuple[float, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n".join(__doc__.splitlines()[4:]))
-    parser.add_argument("--model", choices=sorted(PRESETS), default="demo",
-                        help="demo: the demo preset's small AST (config.yaml presets.demo.model.create), with the demo "
-                             "recipe; base: ASTConfig() defaults (AST-base shape) with the full study's recipe")
-    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
-                        help="cpu hides the GPUs from the phases (CUDA_VISIBLE_DEVICES=''); cuda needs one")
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[4:]),
+    )
+    parser.add_argument(
+        "--model",
+        choices=sorted(PRESETS),
+        default="demo",
+        help="demo: the demo preset's small AST (config.yaml presets.demo.model.create), with the demo "
+        "recipe; base: ASTConfig() defaults (AST-base shape) with the full study's recipe",
+    )
+    parser.add_argument(
+        "--device",
+        choices=["cpu", "cuda"],
+        default="cpu",
+        help="cpu hides the GPUs from the phases (CUDA_VISIBLE_DEVICES=''); cuda needs one",
+    )
     parser.add_argument("--batch-size", type=int, default=None, help="training batch size (default: the recipe's)")
-    parser.add_argument("--eval-batch-size", type=int, default=None,
-                        help="evaluation batch size (default: the recipe's)")
-    parser.add_argument("--steps", type=int, default=None,
-                        help=f"optimizer steps per epoch (default {DEFAULT_STEPS}); sets the number of tracks")
+    parser.add_argument(
+        "--eval-batch-size", type=int, default=None, help="evaluation batch size (default: the recipe's)"
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help=f"optimizer steps per epoch (default {DEFAULT_STEPS}); sets the number of tracks",
+    )
     parser.add_argument("--epochs", type=int, default=None, help=f"epochs (default {DEFAULT_EPOCHS})")
-    parser.add_argument("--precision", choices=["auto", "bf16", "fp32"], default=None,
-                        help="training precision (default: the recipe's, auto: bf16 on a GPU that has it, else fp32)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads in every phase (default: the recipe's training.threads, as the "
-                             "workflow's train jobs use: 1 for the demo preset, 2 for the full study)")
+    parser.add_argument(
+        "--precision",
+        choices=["auto", "bf16", "fp32"],
+        default=None,
+        help="training precision (default: the recipe's, auto: bf16 on a GPU that has it, else fp32)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads in every phase (default: the recipe's training.threads, as the "
+        "workflow's train jobs use: 1 for the demo preset, 2 for the full study)",
+    )
     parser.add_argument("--variant", default="inverse_frequency", help="class-weighting variant of the recipe")
     parser.add_argument("--json", type=Path, default=None, help="also write every measurement to this JSON file")
     args = parser.parse_args()
@@ -279,11 +341,18 @@ def main() -> None:
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: torch sees no GPU")
     steps = args.steps or DEFAULT_STEPS[args.model]
-    recipe, _ = _load_recipe(args.model, {
-        "variant": args.variant, "batch_size": args.batch_size, "eval_batch_size": args.eval_batch_size,
-        "epochs": args.epochs or DEFAULT_EPOCHS[args.model], "precision": args.precision,
-        "dataloader_workers": 0, "early_stopping_patience": None,
-    })
+    recipe, _ = _load_recipe(
+        args.model,
+        {
+            "variant": args.variant,
+            "batch_size": args.batch_size,
+            "eval_batch_size": args.eval_batch_size,
+            "epochs": args.epochs or DEFAULT_EPOCHS[args.model],
+            "precision": args.precision,
+            "dataloader_workers": 0,
+            "early_stopping_patience": None,
+        },
+    )
     threads = args.threads or recipe["threads"]
     demo = yaml.safe_load((REPO / "config.yaml").read_text())["presets"]["demo"]["model"]["create"]
     model_kwargs = demo if args.model == "demo" else {}
@@ -292,14 +361,18 @@ def main() -> None:
         tmp = Path(tmp)
         study = make_synthetic_study(tmp / "study", args.model, recipe, steps, model_kwargs)
         config = transformers.ASTConfig.from_pretrained(study["checkpoint"])
-        print(f"torch {torch.__version__}, transformers {transformers.__version__}, {os.cpu_count()} CPUs, "
-              f"{threads} torch threads, load average {os.getloadavg()[0]:.2f} at start")
-        print(f"model {args.model}: {config.num_hidden_layers} layers, hidden {config.hidden_size}, window "
-              f"{config.max_length} frames, strides {config.frequency_stride}/{config.time_stride}; variant "
-              f"{args.variant}; batch {recipe['batch_size']} x grad_accum {recipe['grad_accum']}, eval batch "
-              f"{recipe['eval_batch_size']}, {recipe['epochs']} epoch(s), precision {recipe['precision']}; "
-              f"{study['per_class']} tracks per class and split of {FRAMES} frames, "
-              f"{recipe['windows_per_track']} windows per track, eval hop {recipe['eval_hop_frames']}")
+        print(
+            f"torch {torch.__version__}, transformers {transformers.__version__}, {os.cpu_count()} CPUs, "
+            f"{threads} torch threads, load average {os.getloadavg()[0]:.2f} at start"
+        )
+        print(
+            f"model {args.model}: {config.num_hidden_layers} layers, hidden {config.hidden_size}, window "
+            f"{config.max_length} frames, strides {config.frequency_stride}/{config.time_stride}; variant "
+            f"{args.variant}; batch {recipe['batch_size']} x grad_accum {recipe['grad_accum']}, eval batch "
+            f"{recipe['eval_batch_size']}, {recipe['epochs']} epoch(s), precision {recipe['precision']}; "
+            f"{study['per_class']} tracks per class and split of {FRAMES} frames, "
+            f"{recipe['windows_per_track']} windows per track, eval hop {recipe['eval_hop_frames']}"
+        )
 
         ours = _in_child(ours_train, study, recipe, str(tmp / "ours"), threads)
         summary = ours["summary"]
@@ -312,24 +385,46 @@ def main() -> None:
         ours_loop = summary["train_seconds"]
         ours_steps_only = ours_loop - ours["eval_seconds"] - ours["save_seconds"] - ours["reload_seconds"]
         plain_loop = plain["metrics"]["train_runtime"]
-        print(f"device {ours['device']}, bf16 {summary['bf16']}; {samples} training windows "
-              f"({summary['global_steps']} steps) per side; {ours_eval['samples']} evaluation windows\n")
+        print(
+            f"device {ours['device']}, bf16 {summary['bf16']}; {samples} training windows "
+            f"({summary['global_steps']} steps) per side; {ours_eval['samples']} evaluation windows\n"
+        )
         print(f"{'':38s}{'astgenre':>14s}{'plain Trainer':>14s}  {'unit':10s} ratio")
         print(_row("training loop (Trainer.train)", samples / ours_loop, samples / plain_loop, "samples/s"))
-        print(_row("  without dev eval, saving, reloading", samples / ours_steps_only, samples / plain_loop,
-                   "samples/s"))
+        print(
+            _row("  without dev eval, saving, reloading", samples / ours_steps_only, samples / plain_loop, "samples/s")
+        )
         print(_row("  dev evaluation inside the loop", ours["eval_seconds"], None, "s", ratio=False))
         print(_row("  checkpoint saving inside the loop", ours["save_seconds"], None, "s", ratio=False))
         print(_row("  best-model reload at the end", ours["reload_seconds"], None, "s", ratio=False))
-        print(_row("whole training phase (load to saved)", samples / ours["seconds"], samples / plain["seconds"],
-                   "samples/s"))
+        print(
+            _row(
+                "whole training phase (load to saved)",
+                samples / ours["seconds"],
+                samples / plain["seconds"],
+                "samples/s",
+            )
+        )
         print(_row("peak memory, training", *(_memory(r)[0] for r in (ours, plain)), _memory(ours)[1]))
-        print(_row("evaluation (load model to predictions)", ours_eval["samples"] / ours_eval["seconds"],
-                   plain_eval["samples"] / plain_eval["seconds"], "windows/s"))
+        print(
+            _row(
+                "evaluation (load model to predictions)",
+                ours_eval["samples"] / ours_eval["seconds"],
+                plain_eval["samples"] / plain_eval["seconds"],
+                "windows/s",
+            )
+        )
         print(_row("peak memory, evaluation", *(_memory(r)[0] for r in (ours_eval, plain_eval)), _memory(ours_eval)[1]))
         if ours["peak_cuda_mib"] is None:
-            print(_row("RSS after imports, before the phase", ours["rss_before_mib"], plain["rss_before_mib"], "MiB",
-                       ratio=False))
+            print(
+                _row(
+                    "RSS after imports, before the phase",
+                    ours["rss_before_mib"],
+                    plain["rss_before_mib"],
+                    "MiB",
+                    ratio=False,
+                )
+            )
         print(f"\nload average {os.getloadavg()[0]:.2f} at the end")
         if args.json:
             phases = {"ours_train": ours, "plain_train": plain, "ours_eval": ours_eval, "plain_eval": plain_eval}

@@ -124,8 +124,18 @@ def run_snakemake(workdir: Path, cores: str, overlays: list[Path]) -> tuple[floa
 
     Raises RuntimeError with the output's tail when Snakemake fails.
     """
-    command = [sys.executable, "-m", "snakemake", "--cores", cores, "--resources", "gpu=1",
-               *(arg for path in overlays for arg in ("--configfile", str(path))), "--config", "study=demo"]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--cores",
+        cores,
+        "--resources",
+        "gpu=1",
+        *(arg for path in overlays for arg in ("--configfile", str(path))),
+        "--config",
+        "study=demo",
+    ]
     started = time.perf_counter()
     proc = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
     wall = time.perf_counter() - started
@@ -143,13 +153,21 @@ def train_loop_seconds(results: Path) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n".join(__doc__.splitlines()[2:]))
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[2:]),
+    )
     parser.add_argument("--cores", default="all", help="snakemake --cores (default: all)")
     parser.add_argument("--quick", action="store_true", help=f"overlay {QUICK}: 1 train and 1 evaluate job")
-    parser.add_argument("--configfile", type=Path, nargs="+", default=[], metavar="OVERLAY",
-                        help="overlay config files passed to snakemake --configfile (as in the README)")
+    parser.add_argument(
+        "--configfile",
+        type=Path,
+        nargs="+",
+        default=[],
+        metavar="OVERLAY",
+        help="overlay config files passed to snakemake --configfile (as in the README)",
+    )
     parser.add_argument("--keep", type=Path, default=None, help="run in this (new) folder and keep it")
     args = parser.parse_args()
 
@@ -175,16 +193,19 @@ def main() -> None:
         config = yaml.safe_load((workdir / "config.yaml").read_text())
         for path in overlays:
             config = deep_merge(config, yaml.safe_load(path.read_text()) or {})
-        study = load_study(config | {"study": "demo"}, workdir / "config.yaml",
-                           workdir / "workflow/schemas/config.schema.yaml")
+        study = load_study(
+            config | {"study": "demo"}, workdir / "config.yaml", workdir / "workflow/schemas/config.schema.yaml"
+        )
         results = workdir / "results" / "demo"
         n_tracks = sum(1 for _ in (results / "index.tsv").open()) - 1
         train_loop = train_loop_seconds(results)
 
     with_outputs = [j for j in from_log if j.rule != "all"]
     if len(from_metadata) != len(with_outputs):
-        print(f"warning: {len(from_metadata)} jobs in .snakemake/metadata but {len(with_outputs)} with outputs in "
-              f"the log; using the log's whole-second times")
+        print(
+            f"warning: {len(from_metadata)} jobs in .snakemake/metadata but {len(with_outputs)} with outputs in "
+            f"the log; using the log's whole-second times"
+        )
         jobs = from_log
     else:
         jobs = from_metadata
@@ -197,11 +218,15 @@ def main() -> None:
 
     job_time = sum(j.seconds for j in jobs)
     busy = busy_seconds(jobs)
-    print(f"{os.cpu_count()} CPUs (--cores {args.cores}), load average {load_before:.2f} before the run and "
-          f"{os.getloadavg()[0]:.2f} after; Python {sys.version.split()[0]}")
-    print(f"demo preset{' with ' + ', '.join(p.name for p in overlays) if overlays else ''}: {n_tracks} tracks, "
-          f"{study['audio']['shards']} shards, grid {study['grid']['variants']} x seeds {study['grid']['seeds']}, "
-          f"{study['training']['epochs']} epochs\n")
+    print(
+        f"{os.cpu_count()} CPUs (--cores {args.cores}), load average {load_before:.2f} before the run and "
+        f"{os.getloadavg()[0]:.2f} after; Python {sys.version.split()[0]}"
+    )
+    print(
+        f"demo preset{' with ' + ', '.join(p.name for p in overlays) if overlays else ''}: {n_tracks} tracks, "
+        f"{study['audio']['shards']} shards, grid {study['grid']['variants']} x seeds {study['grid']['seeds']}, "
+        f"{study['training']['epochs']} epochs\n"
+    )
     print(f"{'rule':20s}{'jobs':>5s}{'total s':>10s}{'mean s':>9s}")
     for rule, rule_jobs in by_rule.items():
         seconds = [j.seconds for j in precise.get(rule, rule_jobs)]
@@ -211,16 +236,22 @@ def main() -> None:
     print(f"\njob times from {source}; the log's whole-second times sum to {sum(j.seconds for j in from_log):.0f} s")
     print(f"wall time of the whole DAG:      {wall:8.1f} s")
     print(f"sum of the jobs' own times:      {job_time:8.1f} s   (parallelism {job_time / wall:.2f} jobs on average)")
-    print(f"scheduler-only time (no job ran): {wall - busy:7.1f} s   "
-          f"overhead ratio {(wall - busy) / wall:.1%} of the wall")
-    print(f"per-job start-up: interpreter + snakemake.script {light:.1f} s; with torch, transformers and "
-          f"astgenre.training {heavy:.1f} s;\n  x {len(jobs)} jobs = {light * len(jobs):.0f} to "
-          f"{heavy * len(jobs):.0f} s, "
-          f"{light * len(jobs) / job_time:.0%} to {heavy * len(jobs) / job_time:.0%} of the job time")
+    print(
+        f"scheduler-only time (no job ran): {wall - busy:7.1f} s   "
+        f"overhead ratio {(wall - busy) / wall:.1%} of the wall"
+    )
+    print(
+        f"per-job start-up: interpreter + snakemake.script {light:.1f} s; with torch, transformers and "
+        f"astgenre.training {heavy:.1f} s;\n  x {len(jobs)} jobs = {light * len(jobs):.0f} to "
+        f"{heavy * len(jobs):.0f} s, "
+        f"{light * len(jobs) / job_time:.0%} to {heavy * len(jobs) / job_time:.0%} of the job time"
+    )
     train_jobs = sum(j.seconds for j in precise.get("train", []))
     if train_jobs:
-        print(f"train jobs: the Trainer's own loop (train_summary.json train_seconds) is {train_loop:.1f} s of "
-              f"{train_jobs:.1f} s ({train_loop / train_jobs:.0%})")
+        print(
+            f"train jobs: the Trainer's own loop (train_summary.json train_seconds) is {train_loop:.1f} s of "
+            f"{train_jobs:.1f} s ({train_loop / train_jobs:.0%})"
+        )
     if args.keep:
         print(f"kept the run in {workdir}")
 

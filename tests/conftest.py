@@ -1,4 +1,5 @@
 """Shared test helpers."""
+
 from pathlib import Path
 
 import pytest

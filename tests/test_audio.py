@@ -224,7 +224,7 @@ def test_wav_file_decodes(tmp_path):
     path = write_wav(tmp_path / "tone.wav", tone(44100, 2.0, ((0.0, 440.0), (1.0, 880.0))), 44100)
     x = decode(path)
     assert x.size == 2 * SR  # PCM: no codec delay, exact
-    assert dominant_hz(x[: SR], SR) == pytest.approx(440, abs=1)
+    assert dominant_hz(x[:SR], SR) == pytest.approx(440, abs=1)
     assert dominant_hz(decode(path, start=1.25, duration=0.5), SR) == pytest.approx(880, abs=2)
 
 

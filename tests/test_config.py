@@ -1,9 +1,7 @@
-import copy
-
 import pytest
 import yaml
 
-from astgenre.config import ConfigError, changed_keys, deep_merge, load_study, resolve_study, variant_training
+from astgenre.config import ConfigError, changed_keys, deep_merge, load_study, variant_training
 
 
 @pytest.fixture

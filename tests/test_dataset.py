@@ -99,8 +99,14 @@ def test_labels_come_from_tracklist_not_folders(real_index):
     index, _ = real_index
     named = index[index["split"] != "development"]
     folder = named["path"].str.split("/").str[2]
-    merged = {"jazz": "jazz_blues", "blues": "jazz_blues", "metal": "metal_punk", "punk": "metal_punk",
-              "rock": "rock_pop", "pop": "rock_pop"}
+    merged = {
+        "jazz": "jazz_blues",
+        "blues": "jazz_blues",
+        "metal": "metal_punk",
+        "punk": "metal_punk",
+        "rock": "rock_pop",
+        "pop": "rock_pop",
+    }
     assert set(folder) - set(CLASSES), "fixture should have folders that are not class names"
     for genre, label in merged.items():
         assert (named.loc[folder == genre, "label"] == label).all()
@@ -114,11 +120,13 @@ def test_real_resolutions_are_the_mismatched_paths(real_index):
     _, resolutions = real_index
     on_disk = {line.removeprefix("./") for line in (FIXTURES / "filenames.txt").read_text("utf-8").splitlines()}
     mismatched = {
-        (split, row[5]) for split in SPLITS for row in _fixture_tracklist(split)
+        (split, row[5])
+        for split in SPLITS
+        for row in _fixture_tracklist(split)
         if f"audio/{split}/{row[5]}" not in on_disk
     }
     assert len(mismatched) == 3
-    assert set(zip(resolutions["split"], resolutions["tracklist_path"])) == mismatched
+    assert set(zip(resolutions["split"], resolutions["tracklist_path"], strict=False)) == mismatched
     assert len(resolutions) == 3
     assert set(resolutions["resolved_path"]) <= on_disk
     broken = resolutions[resolutions["tracklist_path"].str.contains("\ufffd")]
@@ -235,17 +243,23 @@ def test_normalisation_resolves_and_logs(tmp_path, caplog):
     root = _make_root(
         tmp_path,
         {"training": [_row("rock/a/Café (live)/01-Don't.mp3"), _row("rock/a/b/2-ok.mp3")]},
-        ["audio/training/rock/a/cafe_live_/1-don_t.mp3", "audio/training/rock/a/b/2-ok.mp3",
-         "audio/training/rock/a/b/3-extra.mp3"],
+        [
+            "audio/training/rock/a/cafe_live_/1-don_t.mp3",
+            "audio/training/rock/a/b/2-ok.mp3",
+            "audio/training/rock/a/b/3-extra.mp3",
+        ],
     )
     with caplog.at_level(logging.INFO, logger="astgenre.dataset"):
         index, resolutions = build_index(root)
     assert list(index["path"]) == ["audio/training/rock/a/cafe_live_/1-don_t.mp3", "audio/training/rock/a/b/2-ok.mp3"]
-    assert resolutions.to_dict("records") == [{
-        "split": "training", "tracklist_path": "rock/a/Café (live)/01-Don't.mp3",
-        "resolved_path": "audio/training/rock/a/cafe_live_/1-don_t.mp3",
-        "rule": "folder: normalised_name; file: normalised_name",
-    }]
+    assert resolutions.to_dict("records") == [
+        {
+            "split": "training",
+            "tracklist_path": "rock/a/Café (live)/01-Don't.mp3",
+            "resolved_path": "audio/training/rock/a/cafe_live_/1-don_t.mp3",
+            "rule": "folder: normalised_name; file: normalised_name",
+        }
+    ]
     assert "01-Don't.mp3" in caplog.text
     assert index.attrs["unreferenced_files"] == ["audio/training/rock/a/b/3-extra.mp3"]
     summary = index_summary(index)
@@ -262,8 +276,10 @@ def test_name_key():
 def test_unresolvable_paths_all_named(tmp_path):
     root = _make_root(
         tmp_path,
-        {"training": [_row("rock/a/b/1-gone.mp3"), _row("rock/a/b/2-here.mp3")],
-         "evaluation": [_row("rock/x/y/9-lost.mp3")]},
+        {
+            "training": [_row("rock/a/b/1-gone.mp3"), _row("rock/a/b/2-here.mp3")],
+            "evaluation": [_row("rock/x/y/9-lost.mp3")],
+        },
         ["audio/training/rock/a/b/2-here.mp3"],
     )
     with pytest.raises(IndexProblem) as err:
@@ -298,9 +314,15 @@ def test_lost_character_must_match_one_file(tmp_path):
 def test_bad_label_malformed_row_and_duplicate(tmp_path):
     root = _make_root(
         tmp_path,
-        {"training": [_row("rock/a/b/1-a.mp3", label="rock"), ["rock_pop", "artist", "1-b.mp3"],
-                      _row("rock/a/b/2-c.mp3"), _row("rock/a/b/02-c.mp3")],
-         "development": [_row("../escape.mp3")]},
+        {
+            "training": [
+                _row("rock/a/b/1-a.mp3", label="rock"),
+                ["rock_pop", "artist", "1-b.mp3"],
+                _row("rock/a/b/2-c.mp3"),
+                _row("rock/a/b/02-c.mp3"),
+            ],
+            "development": [_row("../escape.mp3")],
+        },
         ["audio/training/rock/a/b/1-a.mp3", "audio/training/rock/a/b/2-c.mp3"],
     )
     with pytest.raises(IndexProblem) as err:
@@ -333,14 +355,30 @@ def test_read_index_rejects_wrong_columns(tmp_path):
 
 def _synthetic_index() -> pd.DataFrame:
     rows = [
-        ("training", "classical", "anna"), ("training", "world", "bo"), ("training", "world", "cy"),
+        ("training", "classical", "anna"),
+        ("training", "world", "bo"),
+        ("training", "world", "cy"),
         ("training", "rock_pop", "bo"),
-        ("evaluation", "classical", "bo"), ("evaluation", "world", "cy"), ("evaluation", "metal_punk", "dee"),
-        ("development", "classical", "artist_1"), ("development", "jazz_blues", "artist_2"),
+        ("evaluation", "classical", "bo"),
+        ("evaluation", "world", "cy"),
+        ("evaluation", "metal_punk", "dee"),
+        ("development", "classical", "artist_1"),
+        ("development", "jazz_blues", "artist_2"),
     ]
     return pd.DataFrame(
-        [{"track_id": f"{s}-{i:04d}", "split": s, "label": lab, "artist": a, "album": "al", "title": "t",
-          "track_number": "1", "path": f"audio/{s}/{i}.mp3"} for i, (s, lab, a) in enumerate(rows, start=1)],
+        [
+            {
+                "track_id": f"{s}-{i:04d}",
+                "split": s,
+                "label": lab,
+                "artist": a,
+                "album": "al",
+                "title": "t",
+                "track_number": "1",
+                "path": f"audio/{s}/{i}.mp3",
+            }
+            for i, (s, lab, a) in enumerate(rows, start=1)
+        ],
         columns=INDEX_COLUMNS,
     )
 
@@ -366,10 +404,17 @@ def test_summary_artist_overlap():
     assert summary["tracks"] == 9
     assert summary["artists"] == {"training": 3, "development": 2, "evaluation": 3}
     assert summary["artist_overlap"] == {
-        "training-development": None, "training-evaluation": 2, "development-evaluation": None,
+        "training-development": None,
+        "training-evaluation": 2,
+        "development-evaluation": None,
     }
     assert summary["per_split"]["training"] == {
-        "classical": 1, "electronic": 0, "jazz_blues": 0, "metal_punk": 0, "rock_pop": 1, "world": 2,
+        "classical": 1,
+        "electronic": 0,
+        "jazz_blues": 0,
+        "metal_punk": 0,
+        "rock_pop": 1,
+        "world": 2,
     }
     assert summary["label_totals"]["classical"] == 3
     assert "development" in summary["note"] and "anonymised" in summary["note"]

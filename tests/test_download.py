@@ -270,7 +270,9 @@ def test_record_api_without_the_file(server, tmp_path):
 def test_given_md5_wins_over_record_api(server, tmp_path):
     server.state.record["files"][1]["checksum"] = "md5:" + "f" * 32
     dest = tmp_path / NAME
-    digest = fetch_archive(server.file_url, dest, md5="MD5:" + PAYLOAD_MD5.upper(), record_api=server.record_url, **FAST)
+    digest = fetch_archive(
+        server.file_url, dest, md5="MD5:" + PAYLOAD_MD5.upper(), record_api=server.record_url, **FAST
+    )
     assert_complete(dest, digest)
     assert server.state.ranges(RECORD_PATH) == []
 

@@ -6,15 +6,17 @@ import json
 from pathlib import Path
 
 import pytest
+from test_audio import encode_mp3, tone
+from test_predict import make_model
 
 from astgenre.export import BEST_RUN, export_best_model
 from astgenre.model import RUN_INFO
 from astgenre.predict import Predictor, predict_files, resolve_model_dir
-from test_audio import encode_mp3, tone
-from test_predict import make_model
 
 
-def make_run(root: Path, variant: str, seed: int, dev: dict, evaluation: dict | None = None, model: bool = False) -> Path:
+def make_run(
+    root: Path, variant: str, seed: int, dev: dict, evaluation: dict | None = None, model: bool = False
+) -> Path:
     """runs/<variant>/seed<seed> with a model/ (a real tiny one when model=True) and its metrics files."""
     run = root / "runs" / variant / f"seed{seed}"
     if model:
@@ -24,10 +26,12 @@ def make_run(root: Path, variant: str, seed: int, dev: dict, evaluation: dict | 
         (run / "model" / RUN_INFO).write_text(json.dumps({"variant": variant, "seed": seed}))
         (run / "model" / "model.safetensors").write_bytes(f"weights of {variant}/{seed}".encode())
     (run / "metrics_development.json").write_text(
-        json.dumps({"variant": variant, "seed": seed, "split": "development", **dev}))
+        json.dumps({"variant": variant, "seed": seed, "split": "development", **dev})
+    )
     if evaluation is not None:
         (run / "metrics_evaluation.json").write_text(
-            json.dumps({"variant": variant, "seed": seed, "split": "evaluation", **evaluation}))
+            json.dumps({"variant": variant, "seed": seed, "split": "evaluation", **evaluation})
+        )
     return run
 
 
@@ -45,7 +49,11 @@ def test_best_development_run_is_exported_and_evaluation_is_never_used(tmp_path)
     best = export_best_model(runs, out)
     assert (best["variant"], best["seed"], best["metric"], best["value"]) == ("none", 1, "macro_f1", 0.70)
     assert [c["value"] for c in best["candidates"]] == [0.50, 0.70, 0.65]
-    assert [(c["variant"], c["seed"]) for c in best["candidates"]] == [("none", 0), ("none", 1), ("inverse_frequency", 0)]
+    assert [(c["variant"], c["seed"]) for c in best["candidates"]] == [
+        ("none", 0),
+        ("none", 1),
+        ("inverse_frequency", 0),
+    ]
     assert json.loads((out / BEST_RUN).read_text()) == best
     exported = files_of(out)
     assert exported.pop(BEST_RUN) and exported == files_of(runs[1] / "model")
@@ -56,21 +64,31 @@ def test_best_development_run_is_exported_and_evaluation_is_never_used(tmp_path)
 
 
 def test_ties_go_to_the_first_run_in_order(tmp_path):
-    runs = [make_run(tmp_path, "b", 3, {"macro_f1": 0.8}), make_run(tmp_path, "a", 0, {"macro_f1": 0.8}),
-            make_run(tmp_path, "c", 1, {"macro_f1": 0.2})]
+    runs = [
+        make_run(tmp_path, "b", 3, {"macro_f1": 0.8}),
+        make_run(tmp_path, "a", 0, {"macro_f1": 0.8}),
+        make_run(tmp_path, "c", 1, {"macro_f1": 0.2}),
+    ]
     assert export_best_model(runs, tmp_path / "out")["variant"] == "b"
     assert export_best_model(runs[::-1], tmp_path / "out")["variant"] == "a"
     assert json.loads((tmp_path / "out" / RUN_INFO).read_text())["variant"] == "a"  # replaced, not merged
 
 
-@pytest.mark.parametrize("breakage, error, message", [
-    (lambda run: (run / "metrics_development.json").unlink(), FileNotFoundError, "metrics_development.json"),
-    (lambda run: (run / "metrics_development.json").write_text('{"accuracy": 1.0}'), KeyError, "macro_f1"),
-    (lambda run: (run / "metrics_development.json").write_text('{"macro_f1": NaN}'), ValueError, "finite"),
-    (lambda run: (run / "metrics_development.json").write_text('{"macro_f1": 1.0, "split": "evaluation"}'),
-     ValueError, "evaluation"),
-    (lambda run: (run / "model" / RUN_INFO).unlink(), FileNotFoundError, "no trained model"),
-], ids=["no-metrics", "no-metric", "nan", "wrong-split", "no-model"])
+@pytest.mark.parametrize(
+    "breakage, error, message",
+    [
+        (lambda run: (run / "metrics_development.json").unlink(), FileNotFoundError, "metrics_development.json"),
+        (lambda run: (run / "metrics_development.json").write_text('{"accuracy": 1.0}'), KeyError, "macro_f1"),
+        (lambda run: (run / "metrics_development.json").write_text('{"macro_f1": NaN}'), ValueError, "finite"),
+        (
+            lambda run: (run / "metrics_development.json").write_text('{"macro_f1": 1.0, "split": "evaluation"}'),
+            ValueError,
+            "evaluation",
+        ),
+        (lambda run: (run / "model" / RUN_INFO).unlink(), FileNotFoundError, "no trained model"),
+    ],
+    ids=["no-metrics", "no-metric", "nan", "wrong-split", "no-model"],
+)
 def test_bad_runs_fail_clearly_and_keep_the_previous_export(tmp_path, breakage, error, message):
     runs = [make_run(tmp_path, "none", 0, {"macro_f1": 0.4}), make_run(tmp_path, "none", 1, {"macro_f1": 0.3})]
     out = tmp_path / "best_model"
@@ -86,8 +104,10 @@ def test_bad_runs_fail_clearly_and_keep_the_previous_export(tmp_path, breakage, 
 
 
 def test_exported_model_is_what_predict_loads(tmp_path):
-    runs = [make_run(tmp_path, "none", 0, {"macro_f1": 0.2}, model=True),
-            make_run(tmp_path, "effective_number", 2, {"macro_f1": 0.9}, model=True)]
+    runs = [
+        make_run(tmp_path, "none", 0, {"macro_f1": 0.2}, model=True),
+        make_run(tmp_path, "effective_number", 2, {"macro_f1": 0.9}, model=True),
+    ]
     out = tmp_path / "results" / "best_model"
     export_best_model(runs, out)
     assert resolve_model_dir(out) == out

@@ -146,7 +146,7 @@ def test_batch_equals_items():
     batch = np.stack([synthetic(kind, 3 * SR, seed=i) for i, kind in enumerate(["noise", "chirp", "bursts"])])
     together = log_mel(batch)
     assert together.shape == (3, n_frames(3 * SR), 128)
-    for row, clip in zip(together, batch):
+    for row, clip in zip(together, batch, strict=False):
         torch.testing.assert_close(row, log_mel(clip), rtol=0, atol=1e-5)
     torch.testing.assert_close(log_mel(torch.from_numpy(batch)), together, rtol=0, atol=1e-5)
 
@@ -218,7 +218,7 @@ def test_window_starts_cover_every_frame():
     for n in range(1, 3000, 37):
         for length, hop in [(1024, 512), (1024, 1024), (300, 7), (100, 99)]:
             starts = window_starts(n, length, hop)
-            assert starts[0] == 0 and all(b - a == hop for a, b in zip(starts, starts[1:]))
+            assert starts[0] == 0 and all(b - a == hop for a, b in zip(starts, starts[1:], strict=False))
             assert all(s < n for s in starts)
             covered = np.zeros(n, bool)
             for s in starts:

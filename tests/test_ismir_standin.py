@@ -1,5 +1,6 @@
 """The real ISMIR2004 layout end to end through the data path: a stand-in archive built from the real file listing and
-tracklists (a tiny real MP3 at every audio path) goes through fetch over HTTP (with a dropped connection to resume from),
+tracklists (a tiny real MP3 at every audio path) goes through fetch over HTTP (with a dropped connection to resume
+from),
 extract, index and sharded decode."""
 
 import threading
@@ -32,7 +33,9 @@ def standin_archive(tmp_path_factory, ismir_fixtures) -> Path:
     audio = [name for name in listing if name.startswith("audio/") and name.endswith(".mp3")]
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
         for split in SPLITS:
-            zf.write(ismir_fixtures / "metadata" / split / "tracklist.csv", f"ismir04_genre/metadata/{split}/tracklist.csv")
+            zf.write(
+                ismir_fixtures / "metadata" / split / "tracklist.csv", f"ismir04_genre/metadata/{split}/tracklist.csv"
+            )
         for name in audio:
             zf.writestr(f"ismir04_genre/{name}", mp3)
     return archive
@@ -93,8 +96,13 @@ def test_standin_archive_through_fetch_extract_index_decode(standin_archive, tmp
     errors = []
     for shard in range(4):
         tracks = select_shard(index, shard, 4)
-        errors.append(decode_tracks(((t.track_id, root / t.path) for t in tracks.itertuples()),
-                                    tmp_path / "audio" / f"shard{shard}", duration=10.0))
+        errors.append(
+            decode_tracks(
+                ((t.track_id, root / t.path) for t in tracks.itertuples()),
+                tmp_path / "audio" / f"shard{shard}",
+                duration=10.0,
+            )
+        )
     assert pd.concat(errors).empty
     decoded = sorted(p.stem for p in (tmp_path / "audio").glob("shard*/*.npy"))
     assert decoded == sorted(index["track_id"])

@@ -1,4 +1,5 @@
-"""`astgenre predict`: the prediction logic against the study's own pipeline; the command line on good and broken files."""
+"""`astgenre predict`: the prediction logic against the study's own pipeline; the command line on good and broken
+files."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from test_audio import chirp, encode_mp3, tone, write_wav
+from test_training import TINY_AST
 
 from astgenre import cli
 from astgenre.audio import decode, decode_tracks
@@ -31,8 +34,6 @@ from astgenre.predict import (
     prediction_columns,
     resolve_model_dir,
 )
-from test_audio import chirp, encode_mp3, tone, write_wav
-from test_training import TINY_AST
 
 SR = 16000
 WINDOW, HOP = TINY_AST["max_length"], 32
@@ -40,7 +41,8 @@ ASTGENRE = Path(sys.executable).with_name("astgenre")
 
 
 def make_model(model_dir: Path, **info) -> Path:
-    """A tiny 'fine-tuned' model: random AST with a 6-class head scaled up so that probabilities differ between inputs."""
+    """A tiny 'fine-tuned' model: random AST with a 6-class head scaled up so that probabilities differ between
+    inputs."""
     checkpoint = model_dir.parent / f"{model_dir.name}-checkpoint"
     create_checkpoint(checkpoint, TINY_AST)
     torch.manual_seed(0)
@@ -48,11 +50,23 @@ def make_model(model_dir: Path, **info) -> Path:
     with torch.no_grad():
         model.classifier.dense.weight.mul_(200.0)
     model.save_pretrained(model_dir)
-    save_run_info(model_dir, {
-        "variant": "none", "seed": 0, "checkpoint": str(checkpoint), "window_frames": WINDOW,
-        "eval_hop_frames": HOP, "window": "random", "aggregate": "logits", "features": asdict(FbankSettings()),
-        "labels": list(CLASSES), "select_metric": "macro_f1", "best_dev_metric": 0.5, **info,
-    })
+    save_run_info(
+        model_dir,
+        {
+            "variant": "none",
+            "seed": 0,
+            "checkpoint": str(checkpoint),
+            "window_frames": WINDOW,
+            "eval_hop_frames": HOP,
+            "window": "random",
+            "aggregate": "logits",
+            "features": asdict(FbankSettings()),
+            "labels": list(CLASSES),
+            "select_metric": "macro_f1",
+            "best_dev_metric": 0.5,
+            **info,
+        },
+    )
     return model_dir
 
 
@@ -102,15 +116,23 @@ def expected_windows(seconds: float) -> int:
 def test_folders_are_searched_recursively_for_audio_only(music):
     found = collect_audio_files([music["root"]])
     names = sorted(p.relative_to(music["root"]).as_posix() for p in found)
-    assert names == ["album/01 tone.mp3", "album/disc 2/02 chirp.MP3", "album/short.wav", "broken/empty.mp3",
-                     "broken/garbage.mp3", "noise.wav"]
+    assert names == [
+        "album/01 tone.mp3",
+        "album/disc 2/02 chirp.MP3",
+        "album/short.wav",
+        "broken/empty.mp3",
+        "broken/garbage.mp3",
+        "noise.wav",
+    ]
     assert {".mp3", ".wav", ".flac", ".ogg", ".m4a"} <= set(AUDIO_SUFFIXES)
 
 
 def test_files_are_kept_in_order_once_whatever_their_suffix(music, tmp_path):
     odd = tmp_path / "song.data"
     shutil.copy(music["tone"], odd)
-    found = collect_audio_files([odd, music["noise"], music["root"] / "album", music["noise"], tmp_path / "missing.mp3"])
+    found = collect_audio_files(
+        [odd, music["noise"], music["root"] / "album", music["noise"], tmp_path / "missing.mp3"]
+    )
     assert found[:2] == [odd, music["noise"]]
     assert found[-1] == tmp_path / "missing.mp3" and found.count(music["noise"]) == 1
     assert music["tone"] in found
@@ -139,12 +161,20 @@ def test_predictions_equal_the_study_pipeline(music, run_dir, tmp_path):
     names = ["tone", "chirp", "noise"]
     decode_tracks([(n, music[n]) for n in names], tmp_path / "audio")
     featurize_tracks(tmp_path / "audio", names, tmp_path / "features")
-    index = pd.DataFrame([[n, "evaluation", CLASSES[0], "a", "b", n, "1", str(music[n])] for n in names],
-                         columns=INDEX_COLUMNS)
+    index = pd.DataFrame(
+        [[n, "evaluation", CLASSES[0], "a", "b", n, "1", str(music[n])] for n in names], columns=INDEX_COLUMNS
+    )
     write_index(index, tmp_path / "index.tsv")
-    evaluate_run(index_path=tmp_path / "index.tsv", feature_dirs=[tmp_path / "features"], model_dir=run_dir / "model",
-                 split="evaluation", predictions_path=tmp_path / "pred.tsv", metrics_path=tmp_path / "m.json",
-                 batch_size=4, device="cpu")
+    evaluate_run(
+        index_path=tmp_path / "index.tsv",
+        feature_dirs=[tmp_path / "features"],
+        model_dir=run_dir / "model",
+        split="evaluation",
+        predictions_path=tmp_path / "pred.tsv",
+        metrics_path=tmp_path / "m.json",
+        batch_size=4,
+        device="cpu",
+    )
     study = pd.read_csv(tmp_path / "pred.tsv", sep="\t")
 
     ours = predict_files([music[n] for n in names], run_dir, device="cpu", batch_size=5, workers=0)
@@ -180,7 +210,9 @@ def test_batching_across_files_and_workers_do_not_change_results(music, run_dir)
     np.testing.assert_allclose(many[PROB_COLUMNS].to_numpy(), one[PROB_COLUMNS].to_numpy(), rtol=1e-4, atol=1e-6)
     assert many["n_windows"].tolist() == one["n_windows"].tolist()
     alone = predictor.predict([music["noise"]], workers=0)
-    np.testing.assert_allclose(alone[PROB_COLUMNS].to_numpy(), one.iloc[[2]][PROB_COLUMNS].to_numpy(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        alone[PROB_COLUMNS].to_numpy(), one.iloc[[2]][PROB_COLUMNS].to_numpy(), rtol=1e-4, atol=1e-6
+    )
 
 
 def test_broken_files_are_reported_and_the_rest_go_on(music, run_dir, tmp_path):
@@ -189,7 +221,7 @@ def test_broken_files_are_reported_and_the_rest_go_on(music, run_dir, tmp_path):
     assert list(table.columns) == prediction_columns(2)
     assert table["file"].tolist() == [str(p) for p in paths]
     assert table["status"].tolist() == ["error", "ok", "error", "error", "ok"]
-    reasons = dict(zip(table["file"], table["error"]))
+    reasons = dict(zip(table["file"], table["error"], strict=False))
     assert "empty" in reasons[str(music["empty"])]
     assert reasons[str(music["garbage"])] and "no such file" in reasons[str(tmp_path / "missing.mp3")]
     failed = table[table["status"] == "error"]
@@ -208,8 +240,12 @@ def test_excerpt_and_first_window_models(music, run_dir, tmp_path):
     predictor = Predictor(first, "cpu")
     features = log_mel(decode(music["chirp"]), FbankSettings()).numpy().astype(np.float16)
     with torch.inference_mode():
-        logits = predictor.model(input_values=torch.from_numpy(window(features, 0, WINDOW)[None].astype(np.float32))).logits
-    np.testing.assert_allclose(row[PROB_COLUMNS].to_numpy(float), torch.softmax(logits, -1)[0].numpy(), rtol=1e-4, atol=1e-6)
+        logits = predictor.model(
+            input_values=torch.from_numpy(window(features, 0, WINDOW)[None].astype(np.float32))
+        ).logits
+    np.testing.assert_allclose(
+        row[PROB_COLUMNS].to_numpy(float), torch.softmax(logits, -1)[0].numpy(), rtol=1e-4, atol=1e-6
+    )
     with pytest.raises(ValueError, match="duration"):
         predict_files([music["chirp"]], run_dir, device="cpu", duration=0.0, workers=0)
 
@@ -226,15 +262,39 @@ def test_console_script_help_documents_every_option():
     assert top.returncode == 0 and "predict" in top.stdout
     sub = run_cli("predict", "--help")
     assert sub.returncode == 0
-    for option in ("--model", "--out", "--top-k", "--batch-size", "--device", "--excerpt-start", "--excerpt-duration",
-                   "--workers", "--progress", "--quiet", "FILE_OR_FOLDER", "exit status"):
+    for option in (
+        "--model",
+        "--out",
+        "--top-k",
+        "--batch-size",
+        "--device",
+        "--excerpt-start",
+        "--excerpt-duration",
+        "--workers",
+        "--progress",
+        "--quiet",
+        "FILE_OR_FOLDER",
+        "exit status",
+    ):
         assert option in sub.stdout, option
 
 
 def test_console_script_on_a_folder_with_broken_files(music, run_dir, tmp_path):
     out = tmp_path / "predictions.json"
-    result = run_cli("predict", "--model", str(run_dir), str(music["root"]), "--out", str(out), "--top-k", "2",
-                     "--batch-size", "4", "--device", "cpu")
+    result = run_cli(
+        "predict",
+        "--model",
+        str(run_dir),
+        str(music["root"]),
+        "--out",
+        str(out),
+        "--top-k",
+        "2",
+        "--batch-size",
+        "4",
+        "--device",
+        "cpu",
+    )
     assert result.returncode == 1, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["file", "top", "1", "top", "2"] and len(lines) == 1 + 6
@@ -259,8 +319,22 @@ def test_console_script_on_a_folder_with_broken_files(music, run_dir, tmp_path):
 
 def test_cli_writes_csv_and_exits_0_when_all_files_decode(music, run_dir, tmp_path, capsys):
     out = tmp_path / "sub" / "predictions.csv"
-    status = cli.main(["predict", "--model", str(run_dir / "model"), str(music["tone"]), str(music["noise"]),
-                       "--out", str(out), "--workers", "0", "--device", "cpu", "--no-progress"])
+    status = cli.main(
+        [
+            "predict",
+            "--model",
+            str(run_dir / "model"),
+            str(music["tone"]),
+            str(music["noise"]),
+            "--out",
+            str(out),
+            "--workers",
+            "0",
+            "--device",
+            "cpu",
+            "--no-progress",
+        ]
+    )
     assert status == 0
     table = pd.read_csv(out)
     assert list(table.columns) == prediction_columns(3)
@@ -272,16 +346,20 @@ def test_cli_writes_csv_and_exits_0_when_all_files_decode(music, run_dir, tmp_pa
     assert str(music["tone"]) in printed.out and "2 of 2 file(s) classified" in printed.err
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--model", "{tmp}/nowhere", "{tone}"], "does not exist"),
-    (["--model", "{tmp}", "{tone}"], RUN_INFO),
-    (["--model", "{run}", "{tmp}/empty_folder"], "no audio files found"),
-    (["--model", "{run}", "{tone}", "--out", "{tmp}/x.xlsx"], ".csv"),
-    (["--model", "{run}", "{tone}", "--top-k", "7"], "between 1 and 6"),
-    (["--model", "{run}", "{tone}", "--excerpt-duration", "0"], "seconds > 0"),
-    (["--model", "{run}", "{tone}", "--excerpt-start", "end"], "middle"),
-    (["{tone}"], "--model"),
-], ids=["missing-model", "not-a-model", "no-audio", "bad-out", "top-k", "duration", "start", "no-model-option"])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "{tmp}/nowhere", "{tone}"], "does not exist"),
+        (["--model", "{tmp}", "{tone}"], RUN_INFO),
+        (["--model", "{run}", "{tmp}/empty_folder"], "no audio files found"),
+        (["--model", "{run}", "{tone}", "--out", "{tmp}/x.xlsx"], ".csv"),
+        (["--model", "{run}", "{tone}", "--top-k", "7"], "between 1 and 6"),
+        (["--model", "{run}", "{tone}", "--excerpt-duration", "0"], "seconds > 0"),
+        (["--model", "{run}", "{tone}", "--excerpt-start", "end"], "middle"),
+        (["{tone}"], "--model"),
+    ],
+    ids=["missing-model", "not-a-model", "no-audio", "bad-out", "top-k", "duration", "start", "no-model-option"],
+)
 def test_usage_and_model_errors_exit_2(music, run_dir, tmp_path, capsys, args, message):
     (tmp_path / "empty_folder").mkdir()
     args = [a.format(tmp=tmp_path, tone=music["tone"], run=run_dir) for a in args]

@@ -167,7 +167,9 @@ def test_resources_come_from_config(slurm, submitted):
         assert ("gres/gpu" in job["AllocTRES"]) == (gpus > 0), (rule, gpus, job["AllocTRES"])
         expected_partition = settings.get("partition")
         if expected_partition:
-            assert job["Partition"] == expected_partition, f"{rule} ran in {job['Partition']}, not resources.{rule}.partition"
+            assert job["Partition"] == expected_partition, (
+                f"{rule} ran in {job['Partition']}, not resources.{rule}.partition"
+            )
         else:
             assert job["Partition"] != GPU_PARTITION, f"{rule} ran in {job['Partition']} without asking for it"
         if "mem_mb" in settings:
@@ -226,21 +228,25 @@ def test_multi_gpu_rule_runs_torchrun_inside_one_job(tmp_path):
     sinfo = run(["sinfo", "-h", "-p", GPU_PARTITION, "-o", "%G"]).stdout
     gpus = max((int(n) for n in re.findall(r"gpu:(?:\w+:)?(\d+)", sinfo)), default=0)
     if gpus < 2:
-        pytest.skip(f"the {GPU_PARTITION} partition has no node with 2 GPUs ({sinfo.strip()}); SLURM_UP_GPUS=2 .ci/slurm-up.sh")
+        pytest.skip(
+            f"the {GPU_PARTITION} partition has no node with 2 GPUs ({sinfo.strip()}); SLURM_UP_GPUS=2 .ci/slurm-up.sh"
+        )
     (tmp_path / "ranks.py").write_text(RANKS_SCRIPT)
     (tmp_path / "Snakefile").write_text(
         "rule ranks:\n"
         "    output: 'ranks.json'\n"
         "    threads: 2\n"
         f"    resources: gpu=2, runtime=5, mem_mb=2000, slurm_partition='{GPU_PARTITION}'\n"
-        f"    shell: '{sys.executable} -m torch.distributed.run --standalone --nproc-per-node {{resources.gpu}} ranks.py {{output}}'\n"
+        f"    shell: '{sys.executable} -m torch.distributed.run --standalone "
+        "--nproc-per-node {resources.gpu} ranks.py {output}'\n"
     )
     proc = run(
         [*SNAKEMAKE, "--profile", str(REPO / "profiles/slurm"), "--slurm-init-seconds-before-status-checks", "2"],
-        cwd=tmp_path, timeout=300,
+        cwd=tmp_path,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    (job_id, _), = SUBMITTED.findall(proc.stdout + proc.stderr)
+    ((job_id, _),) = SUBMITTED.findall(proc.stdout + proc.stderr)
     ranks = json.loads((tmp_path / "ranks.json").read_text())
     assert [r["rank"] for r in ranks] == [0, 1] and {r["world_size"] for r in ranks} == {2}
     assert {r["sum"] for r in ranks} == {3.0}  # the ranks talked to each other

@@ -1,4 +1,5 @@
 """The synthetic demo corpus: real archive layout and tracklist format, class imbalance, MP3 audio, distinct genres."""
+
 import csv
 import hashlib
 import io
@@ -40,7 +41,7 @@ def tracklist(members: dict[str, bytes], split: str) -> list[list[str]]:
 
 
 def audio_names(members: dict[str, bytes]) -> set[str]:
-    return {name[len(TOP):] for name in members if name.startswith(TOP + "audio/")}
+    return {name[len(TOP) :] for name in members if name.startswith(TOP + "audio/")}
 
 
 def decode(data: bytes, rate: int | None = None) -> tuple[np.ndarray, int, int]:
@@ -78,7 +79,7 @@ def test_patterns_and_folders_describe_the_real_archive(ismir_fixtures):
 
 def test_layout_matches_the_real_archive(members):
     assert all(name.startswith(TOP) for name in members)
-    assert {f"metadata/{s}/tracklist.csv" for s in SPLITS} <= {n[len(TOP):] for n in members}
+    assert {f"metadata/{s}/tracklist.csv" for s in SPLITS} <= {n[len(TOP) :] for n in members}
     names = audio_names(members)
     assert all(NAMED_AUDIO.fullmatch(n) or DEV_AUDIO.fullmatch(n) for n in names)
     for split in ("training", "evaluation"):  # all 8 original folder genres, punk/ and pop/ included, as in real data
@@ -103,12 +104,12 @@ def test_tracklists_are_quoted_headerless_with_a_track_id_in_evaluation(members)
 
 def test_rows_agree_with_paths_folders_and_anonymised_development(members):
     for split in ("training", "evaluation"):
-        for label, artist, album, title, number, path, *_ in tracklist(members, split):
+        for label, artist, album, _title, number, path, *_ in tracklist(members, split):
             folder, path_artist, path_album, name = path.split("/")
             assert folder in {f for f, _ in FOLDERS[label]}, f"{label} lives under {folder}/"
             assert path_artist == artist and path_album.replace("'", "_").replace("(", "").replace(")", "") == album
             assert name.startswith(f"{number}-")
-    for label, artist, album, title, number, path in tracklist(members, "development"):
+    for _label, artist, album, title, number, path in tracklist(members, "development"):
         assert path == f"{artist}_{album}_{title}.mp3" and title == f"track_{number}"
         assert re.fullmatch(r"artist_\d+", artist) and re.fullmatch(r"album_\d+", album)
 
@@ -125,7 +126,12 @@ def test_training_and_evaluation_share_artists_and_albums_have_several_tracks(me
 
 def test_class_counts_rule():
     assert class_counts(0.1, 4) == {
-        "classical": 32, "electronic": 12, "jazz_blues": 4, "metal_punk": 5, "rock_pop": 10, "world": 12,
+        "classical": 32,
+        "electronic": 12,
+        "jazz_blues": 4,
+        "metal_punk": 5,
+        "rock_pop": 10,
+        "world": 12,
     }  # 320, 11.5, 2.6 -> min 4, 4.5, 10.1, 12.2
     assert class_counts(1.0, 4) == class_counts(1.0, 1) == TRAINING_COUNTS
 
@@ -191,7 +197,9 @@ def features(data: bytes) -> np.ndarray:
     magnitude = np.abs(np.fft.rfft(frames, axis=1))
     freqs = np.fft.rfftfreq(1024, 1 / sr)
     edges = np.geomspace(60, sr / 2, 25)
-    bands = [(magnitude[:, (freqs >= lo) & (freqs < hi)] ** 2).sum(axis=1) for lo, hi in zip(edges, edges[1:])]
+    bands = [
+        (magnitude[:, (freqs >= lo) & (freqs < hi)] ** 2).sum(axis=1) for lo, hi in zip(edges, edges[1:], strict=False)
+    ]
     timbre = np.log(np.stack(bands, axis=1) + 1e-10).mean(axis=0)
     centroid = ((magnitude @ freqs) / (magnitude.sum(axis=1) + 1e-9)).mean()
     flux = np.maximum(np.diff(magnitude, axis=0), 0).sum(axis=1).mean() / magnitude.sum(axis=1).mean() * sr / hop
@@ -203,8 +211,10 @@ def test_genres_differ_and_are_learnable(members):
     for split in ("training", "evaluation"):
         rows = tracklist(members, split)
         found = audio_names(members)
-        paths = [p if p in found else p.rsplit("/", 1)[0] + "/" + DELIBERATE_MISMATCH[1]
-                 for p in (f"audio/{split}/{r[5]}" for r in rows)]
+        paths = [
+            p if p in found else p.rsplit("/", 1)[0] + "/" + DELIBERATE_MISMATCH[1]
+            for p in (f"audio/{split}/{r[5]}" for r in rows)
+        ]
         data[split] = (np.array([features(members[TOP + p]) for p in paths]), np.array([r[0] for r in rows]))
     x, y = data["training"]
     mean = {c: x[y == c].mean(axis=0) for c in CLASSES}

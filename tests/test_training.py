@@ -1,11 +1,11 @@
 """Training and evaluation of one run on tiny synthetic features (no audio involved)."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -16,15 +16,23 @@ import yaml
 from astgenre.config import load_study, variant_training
 from astgenre.dataset import INDEX_COLUMNS, write_index
 from astgenre.evaluation import evaluate_run
+from astgenre.features import FbankSettings
 from astgenre.labels import CLASSES
 from astgenre.model import create_checkpoint, load_classifier
-from dataclasses import asdict
-
-from astgenre.features import FbankSettings
 from astgenre.training import last_complete_checkpoint, launch_distributed, train_run
 
-TINY_AST = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, patch_size=16,
-                frequency_stride=16, time_stride=16, max_length=64, num_mel_bins=128, num_labels=527)
+TINY_AST = dict(
+    hidden_size=32,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    intermediate_size=64,
+    patch_size=16,
+    frequency_stride=16,
+    time_stride=16,
+    max_length=64,
+    num_mel_bins=128,
+    num_labels=527,
+)
 
 
 def make_study(root: Path, per_class: int = 4, frames: int = 150) -> tuple[Path, Path]:
@@ -54,8 +62,11 @@ def study(tmp_path_factory):
 
 @pytest.fixture
 def recipe(repo):
-    cfg = load_study(yaml.safe_load((repo / "config.yaml").read_text()) | {"study": "demo"},
-                     repo / "config.yaml", repo / "workflow/schemas/config.schema.yaml")
+    cfg = load_study(
+        yaml.safe_load((repo / "config.yaml").read_text()) | {"study": "demo"},
+        repo / "config.yaml",
+        repo / "workflow/schemas/config.schema.yaml",
+    )
     r = variant_training(cfg, "inverse_frequency")
     r.update(epochs=3, batch_size=8, windows_per_track=2, eval_hop_frames=32, threads=1)
     return r
@@ -63,9 +74,19 @@ def recipe(repo):
 
 def run(study, out: Path, recipe, seed=0, variant="inverse_frequency"):
     index, features = study
-    return train_run(index_path=index, feature_dirs=[features], checkpoint=index.parent / "checkpoint",
-                     model_dir=out / "model", work_dir=out / "work", history_path=out / "history.tsv",
-                     summary_path=out / "summary.json", recipe=recipe, seed=seed, variant=variant, threads=1)
+    return train_run(
+        index_path=index,
+        feature_dirs=[features],
+        checkpoint=index.parent / "checkpoint",
+        model_dir=out / "model",
+        work_dir=out / "work",
+        history_path=out / "history.tsv",
+        summary_path=out / "summary.json",
+        recipe=recipe,
+        seed=seed,
+        variant=variant,
+        threads=1,
+    )
 
 
 def test_train_then_evaluate(study, recipe, tmp_path):
@@ -76,9 +97,15 @@ def test_train_then_evaluate(study, recipe, tmp_path):
     assert history["dev_macro_f1"].notna().sum() == 3 and history["train_loss"].notna().any()
     model, info = load_classifier(tmp_path / "model")
     assert model.config.num_labels == 6 and info["window_frames"] == 64 and info["variant"] == "inverse_frequency"
-    metrics = evaluate_run(index_path=study[0], feature_dirs=[study[1]], model_dir=tmp_path / "model",
-                           split="evaluation", predictions_path=tmp_path / "pred.tsv",
-                           metrics_path=tmp_path / "metrics.json", device="cpu")
+    metrics = evaluate_run(
+        index_path=study[0],
+        feature_dirs=[study[1]],
+        model_dir=tmp_path / "model",
+        split="evaluation",
+        predictions_path=tmp_path / "pred.tsv",
+        metrics_path=tmp_path / "metrics.json",
+        device="cpu",
+    )
     predictions = pd.read_csv(tmp_path / "pred.tsv", sep="\t")
     assert len(predictions) == 24 and set(predictions["split"]) == {"evaluation"}
     assert (predictions["n_windows"] == 4).all()  # 150 frames, window 64, hop 32: starts 0, 32, 64, 96
@@ -91,7 +118,9 @@ def test_training_never_reads_the_evaluation_split(study, recipe, tmp_path, monk
 
     seen = []
     original = training.load_split
-    monkeypatch.setattr(training, "load_split", lambda index, split, dirs: seen.append(split) or original(index, split, dirs))
+    monkeypatch.setattr(
+        training, "load_split", lambda index, split, dirs: seen.append(split) or original(index, split, dirs)
+    )
     run(study, tmp_path, dict(recipe, epochs=1))
     assert seen == ["training", "development"]
 
@@ -99,18 +128,27 @@ def test_training_never_reads_the_evaluation_split(study, recipe, tmp_path, monk
 def test_same_seed_same_metrics_other_seed_differs(study, recipe, tmp_path):
     a = run(study, tmp_path / "a", recipe, seed=3)
     b = run(study, tmp_path / "b", recipe, seed=3)
-    c = run(study, tmp_path / "c", recipe, seed=4)
+    run(study, tmp_path / "c", recipe, seed=4)
     ha, hb, hc = (pd.read_csv(p / "history.tsv", sep="\t") for p in (tmp_path / "a", tmp_path / "b", tmp_path / "c"))
     pd.testing.assert_frame_equal(ha, hb)
     assert a["best_dev_metric"] == b["best_dev_metric"]
     assert not ha["train_loss"].equals(hc["train_loss"])
 
 
-@pytest.mark.parametrize("variant, extra", [
-    ("balanced_sampler", {"weighting": "balanced_sampler"}),
-    ("effective_number", {"weighting": "effective_number", "mixup": 0.4, "layer_decay": 0.75, "gradient_checkpointing": True}),
-    ("reference_replica", {"weighting": "none", "window": "first", "specaugment": None, "select_metric": "weighted_f1"}),
-])
+@pytest.mark.parametrize(
+    "variant, extra",
+    [
+        ("balanced_sampler", {"weighting": "balanced_sampler"}),
+        (
+            "effective_number",
+            {"weighting": "effective_number", "mixup": 0.4, "layer_decay": 0.75, "gradient_checkpointing": True},
+        ),
+        (
+            "reference_replica",
+            {"weighting": "none", "window": "first", "specaugment": None, "select_metric": "weighted_f1"},
+        ),
+    ],
+)
 def test_variants_run(study, recipe, tmp_path, variant, extra):
     summary = run(study, tmp_path, dict(recipe, epochs=1, **extra), variant=variant)
     assert summary["select_metric"] == extra.get("select_metric", recipe["select_metric"])
@@ -128,7 +166,9 @@ def test_killed_run_resumes_from_its_last_checkpoint(study, recipe, tmp_path):
         "a = json.loads(sys.argv[1])\n"
         "run((Path(a['index']), Path(a['features'])), Path(a['out']), a['recipe'])\n"
     )
-    proc = subprocess.Popen([sys.executable, str(script), json.dumps(args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), json.dumps(args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     work = tmp_path / "work"
     deadline = time.time() + 120
     while time.time() < deadline and not list(work.glob("checkpoint-*/trainer_state.json")):
@@ -147,15 +187,27 @@ def test_two_ranks_under_torchrun_train_data_parallel(study, recipe, tmp_path, m
     """What a rule with gpu > 1 does: torchrun on this node; here two CPU ranks (gloo) stand in for two GPUs."""
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # CPU ranks on a GPU machine too (two ranks cannot share one GPU)
     index, features = study
-    spec = dict(index_path=index, feature_dirs=[features], checkpoint=str(index.parent / "checkpoint"),
-                model_dir=tmp_path / "model", work_dir=tmp_path / "work", history_path=tmp_path / "history.tsv",
-                summary_path=tmp_path / "summary.json", recipe=dict(recipe, epochs=1), seed=0, variant="none",
-                settings=asdict(FbankSettings()), threads=1)
+    spec = dict(
+        index_path=index,
+        feature_dirs=[features],
+        checkpoint=str(index.parent / "checkpoint"),
+        model_dir=tmp_path / "model",
+        work_dir=tmp_path / "work",
+        history_path=tmp_path / "history.tsv",
+        summary_path=tmp_path / "summary.json",
+        recipe=dict(recipe, epochs=1),
+        seed=0,
+        variant="none",
+        settings=asdict(FbankSettings()),
+        threads=1,
+    )
     launch_distributed(spec, 2, tmp_path / "spec.json")
     summary = json.loads((tmp_path / "summary.json").read_text())
     single = run(study, tmp_path / "single", dict(recipe, epochs=1))
     assert summary["world_size"] == 2
-    assert summary["global_steps"] * 2 == pytest.approx(single["global_steps"], abs=1)  # each rank sees half the windows
+    assert summary["global_steps"] * 2 == pytest.approx(
+        single["global_steps"], abs=1
+    )  # each rank sees half the windows
     assert (tmp_path / "model" / "model.safetensors").exists() and summary["best_dev_metric"] is not None
 
 

@@ -40,7 +40,11 @@ def test_weighted_cross_entropy_hard_and_soft_labels():
     logits = torch.randn(5, 3)
     labels = torch.tensor([0, 1, 2, 1, 0])
     weights = torch.tensor([0.5, 1.0, 2.0])
-    assert torch.allclose(weighted_cross_entropy(logits, labels, weights), F.cross_entropy(logits, labels, weight=weights))
+    assert torch.allclose(
+        weighted_cross_entropy(logits, labels, weights), F.cross_entropy(logits, labels, weight=weights)
+    )
     onehot = F.one_hot(labels, 3).float()
-    assert torch.allclose(weighted_cross_entropy(logits, onehot, weights), F.cross_entropy(logits, labels, weight=weights))
+    assert torch.allclose(
+        weighted_cross_entropy(logits, onehot, weights), F.cross_entropy(logits, labels, weight=weights)
+    )
     assert torch.allclose(weighted_cross_entropy(logits, onehot, None), F.cross_entropy(logits, labels))

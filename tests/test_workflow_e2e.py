@@ -19,10 +19,15 @@ pytestmark = pytest.mark.e2e
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
-def snakemake(workdir: Path, *args: str, config: tuple[str, ...] = (), check: bool = True) -> subprocess.CompletedProcess:
+def snakemake(
+    workdir: Path, *args: str, config: tuple[str, ...] = (), check: bool = True
+) -> subprocess.CompletedProcess:
     proc = subprocess.run(
         [*SNAKEMAKE, "--cores", "2", "--resources", "gpu=1", "--config", "study=demo", *config, *args],
-        cwd=workdir, capture_output=True, text=True, timeout=1500,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=1500,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-5000:]}\n{proc.stderr[-8000:]}")
@@ -100,13 +105,27 @@ def test_best_model_is_exported_and_predicts_the_demo_audio(demo, tmp_path):
     best = json.loads((demo / "results/demo/best_model/best_run.json").read_text())
     metrics = {
         (v, s): json.loads((demo / f"results/demo/runs/{v}/seed{s}/metrics_development.json").read_text())["macro_f1"]
-        for v in ("none", "inverse_frequency", "reference_replica") for s in (0, 1)
+        for v in ("none", "inverse_frequency", "reference_replica")
+        for s in (0, 1)
     }
     assert max(metrics.values()) == pytest.approx(best["value"])
     audio = demo / "results/demo/data/ismir04_genre/audio/evaluation"
     out = tmp_path / "predictions.csv"
-    proc = subprocess.run([str(Path(sys.executable).parent / "astgenre"), "predict", "--model", str(demo / "results/demo/best_model"),
-                           str(audio), "--out", str(out), "--no-progress"], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "astgenre"),
+            "predict",
+            "--model",
+            str(demo / "results/demo/best_model"),
+            str(audio),
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = pd.read_csv(out)
     assert len(table) == len(list(audio.rglob("*.mp3"))) and (table["status"] == "ok").all()
@@ -135,19 +154,32 @@ def test_same_seed_reproduces_a_workflow_run_to_the_last_digit(demo, tmp_path):
     from astgenre.config import load_study, variant_training
     from astgenre.training import train_run
 
-    cfg = load_study(yaml.safe_load((demo / "config.yaml").read_text()) | {"study": "demo"},
-                     demo / "config.yaml", demo / "workflow/schemas/config.schema.yaml")
+    cfg = load_study(
+        yaml.safe_load((demo / "config.yaml").read_text()) | {"study": "demo"},
+        demo / "config.yaml",
+        demo / "workflow/schemas/config.schema.yaml",
+    )
     results = demo / "results/demo"
     summary = train_run(
-        index_path=results / "index.tsv", feature_dirs=sorted(results.glob("features/shard*")),
-        checkpoint=results / "checkpoint", model_dir=tmp_path / "model", work_dir=tmp_path / "work",
-        history_path=tmp_path / "history.tsv", summary_path=tmp_path / "summary.json",
-        recipe=variant_training(cfg, "none"), seed=0, variant="none", threads=cfg["training"]["threads"],
+        index_path=results / "index.tsv",
+        feature_dirs=sorted(results.glob("features/shard*")),
+        checkpoint=results / "checkpoint",
+        model_dir=tmp_path / "model",
+        work_dir=tmp_path / "work",
+        history_path=tmp_path / "history.tsv",
+        summary_path=tmp_path / "summary.json",
+        recipe=variant_training(cfg, "none"),
+        seed=0,
+        variant="none",
+        threads=cfg["training"]["threads"],
     )
     expected = json.loads((results / "runs/none/seed0/train_summary.json").read_text())
     assert summary["best_dev_metric"] == expected["best_dev_metric"]
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "history.tsv", sep="\t"),
-                                  pd.read_csv(results / "runs/none/seed0/history.tsv", sep="\t"), check_exact=True)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "history.tsv", sep="\t"),
+        pd.read_csv(results / "runs/none/seed0/history.tsv", sep="\t"),
+        check_exact=True,
+    )
 
 
 def test_html_report(demo):
@@ -164,10 +196,15 @@ def test_invalid_config_stops_before_any_job(demo):
 
 def test_full_study_offline_fails_at_download_with_a_clear_message(demo, tmp_path):
     overlay = tmp_path / "offline.yaml"
-    overlay.write_text("dataset:\n  url: http://127.0.0.1:9/ismir04_genre.zip\n  md5: '0123456789abcdef0123456789abcdef'\n")
+    overlay.write_text(
+        "dataset:\n  url: http://127.0.0.1:9/ismir04_genre.zip\n  md5: '0123456789abcdef0123456789abcdef'\n"
+    )
     proc = subprocess.run(
         [*SNAKEMAKE, "results/ismir2004/download/ismir04_genre.zip", "--cores", "1", "--configfile", str(overlay)],
-        cwd=demo, capture_output=True, text=True, timeout=300,
+        cwd=demo,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode != 0
     log = (demo / "results/ismir2004/logs/fetch.log").read_text()
@@ -178,7 +215,8 @@ def test_full_study_offline_fails_at_download_with_a_clear_message(demo, tmp_pat
 
 
 def test_other_variants_run_through_the_workflow(demo, tmp_path):
-    """The remaining class-weighting variants, one seed each, through the same rules (run last: it replaces the report)."""
+    """The remaining class-weighting variants, one seed each, through the same rules (run last: it replaces the
+    report)."""
     overlay = tmp_path / "grid.yaml"
     overlay.write_text("grid:\n  variants: [effective_number, balanced_sampler]\n  seeds: [0]\n")
     snakemake(demo, "--configfile", str(overlay))

@@ -78,7 +78,8 @@ def decode(
     start: float | str = 0.0,
     duration: float | None = None,
 ) -> np.ndarray:
-    """Decode an audio file to mono float32 at sample_rate; excerpt [start, start+duration) seconds (duration None = to the end).
+    """Decode an audio file to mono float32 at sample_rate; excerpt [start, start+duration) seconds (duration None =
+    to the end).
 
     start="middle" centres the excerpt on the middle of the track (with duration None: the whole track).
     A track shorter than the excerpt gives a shorter array (the caller pads). Raises DecodeError when the
@@ -102,7 +103,8 @@ def decode_tracks(
     on_error: str = "skip",
     progress: bool = False,
 ) -> pd.DataFrame:
-    """Decode (track_id, path) pairs to out_dir/<track_id>.npy (float32, 1-D); return the errors (columns track_id, path, error).
+    """Decode (track_id, path) pairs to out_dir/<track_id>.npy (float32, 1-D); return the errors (columns track_id,
+    path, error).
 
     Each .npy is written atomically; a stale .npy of a track that now fails is removed, so out_dir holds
     exactly the tracks that decoded. on_error="skip" returns the errors; "fail" decodes everything, then
@@ -143,14 +145,18 @@ def _check_excerpt(sample_rate: int, start: float | str, duration: float | None)
     if isinstance(start, str):
         if start != MIDDLE:
             raise ValueError(f"start must be seconds >= 0 or {MIDDLE!r}, got {start!r}")
-    elif isinstance(start, bool) or not isinstance(start, (int, float, np.number)) or not (
-        math.isfinite(start) and start >= 0
+    elif (
+        isinstance(start, bool)
+        or not isinstance(start, (int, float, np.number))
+        or not (math.isfinite(start) and start >= 0)
     ):
         raise ValueError(f"start must be seconds >= 0 or {MIDDLE!r}, got {start!r}")
     if duration is None:
         return None
-    if isinstance(duration, bool) or not isinstance(duration, (int, float, np.number)) or not (
-        math.isfinite(duration) and duration > 0
+    if (
+        isinstance(duration, bool)
+        or not isinstance(duration, (int, float, np.number))
+        or not (math.isfinite(duration) and duration > 0)
     ):
         raise ValueError(f"duration must be seconds > 0 or None, got {duration!r}")
     n_wanted = round(duration * sample_rate)
@@ -274,13 +280,17 @@ def _warn_if_damaged(path: Path, read: _Read) -> None:
     if read.failures:
         log.warning(
             "%s: the decoder rejected %d packet(s) (last: %s); using the audio that decoded",
-            path, read.failures, read.last_failure,
+            path,
+            read.failures,
+            read.last_failure,
         )
     if read.at_end and read.header_s is not None:
         if read.header_s - read.end_s > max(_TRUNCATION_TOLERANCE_S, 0.02 * read.header_s):
             log.warning(
                 "%s: audio ends at %.3f s but the header claims %.3f s (truncated file?); using what decoded",
-                path, read.end_s, read.header_s,
+                path,
+                read.end_s,
+                read.header_s,
             )
 
 
@@ -474,7 +484,14 @@ class _Packets:
 
 
 # FFmpeg's sample formats (planar ones end in "p"): numpy dtype, and (offset, scale) to floats in [-1, 1) for integers.
-_SAMPLE_DTYPES = {"u8": np.uint8, "s16": np.int16, "s32": np.int32, "s64": np.int64, "flt": np.float32, "dbl": np.float64}
+_SAMPLE_DTYPES = {
+    "u8": np.uint8,
+    "s16": np.int16,
+    "s32": np.int32,
+    "s64": np.int64,
+    "flt": np.float32,
+    "dbl": np.float64,
+}
 _INT_SCALE = {"u8": (128.0, 1 / 128), "s16": (0.0, 1 / 2**15), "s32": (0.0, 1 / 2**31), "s64": (0.0, 1 / 2**63)}
 # Input samples gathered before each call to soxr (per-call overhead; the excerpt may overshoot by this much).
 _CHUNK_SAMPLES = 16384

@@ -88,7 +88,9 @@ def _output(text: str) -> Path:
 
     path = Path(text)
     if path.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise argparse.ArgumentTypeError(f"{text!r} must end in {', '.join(OUTPUT_SUFFIXES)} (the suffix sets the format)")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must end in {', '.join(OUTPUT_SUFFIXES)} (the suffix sets the format)"
+        )
     return path
 
 
@@ -116,45 +118,84 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     predict.add_argument(
-        "inputs", nargs="+", metavar="FILE_OR_FOLDER", type=Path,
+        "inputs",
+        nargs="+",
+        metavar="FILE_OR_FOLDER",
+        type=Path,
         help="audio files, or folders searched recursively for audio files "
         "(.mp3, .wav, .flac, .ogg, .m4a, ... as far as this FFmpeg build decodes them; hidden files are skipped)",
     )
     predict.add_argument(
-        "--model", required=True, type=Path, metavar="DIR",
+        "--model",
+        required=True,
+        type=Path,
+        metavar="DIR",
         help="the exported best model (results/<study>/best_model), a run directory "
         "(results/<study>/runs/<variant>/seed<N>) or its model/ directory",
     )
     predict.add_argument(
-        "--out", type=_output, metavar="FILE",
+        "--out",
+        type=_output,
+        metavar="FILE",
         help="also write the predictions (every genre's probability, errors included) to FILE: "
         ".csv, .tsv or .json by suffix",
     )
-    predict.add_argument("--top-k", type=_top_k, default=3, metavar="K",
-                         help="genres shown per file, most probable first (default: %(default)s)")
-    predict.add_argument("--batch-size", type=_positive_int, default=32, metavar="N",
-                         help="windows per model call; windows of several files share a batch (default: %(default)s)")
-    predict.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                         help="where the model runs; auto: cuda when a GPU is visible, else cpu (default: %(default)s)")
     predict.add_argument(
-        "--excerpt-start", type=_start, default=0.0, metavar="SECONDS|middle",
+        "--top-k",
+        type=_top_k,
+        default=3,
+        metavar="K",
+        help="genres shown per file, most probable first (default: %(default)s)",
+    )
+    predict.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=32,
+        metavar="N",
+        help="windows per model call; windows of several files share a batch (default: %(default)s)",
+    )
+    predict.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="where the model runs; auto: cuda when a GPU is visible, else cpu (default: %(default)s)",
+    )
+    predict.add_argument(
+        "--excerpt-start",
+        type=_start,
+        default=0.0,
+        metavar="SECONDS|middle",
         help="start of the analysed excerpt in seconds, or 'middle' to centre it on the middle of the track "
         "(default: 0, the beginning)",
     )
     predict.add_argument(
-        "--excerpt-duration", type=_duration, default=None, metavar="SECONDS",
+        "--excerpt-duration",
+        type=_duration,
+        default=None,
+        metavar="SECONDS",
         help="length of the analysed excerpt in seconds (default: to the end of the track). The ismir2004 study "
         "trains and evaluates on 30 s from the middle of each track: '--excerpt-start middle --excerpt-duration 30'",
     )
     predict.add_argument(
-        "--workers", type=_non_negative_int, default=None, metavar="N",
+        "--workers",
+        type=_non_negative_int,
+        default=None,
+        metavar="N",
         help="processes decoding files while the model runs (default: half the CPU cores when the model runs on "
         "the CPU, which then uses the other half; all cores but one with a GPU; 0: decode in the main process)",
     )
-    predict.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                         help="show a progress bar on stderr (default: only when stderr is a terminal)")
-    predict.add_argument("-q", "--quiet", action="store_true",
-                         help="do not print the table (use with --out); errors are still reported on stderr")
+    predict.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a progress bar on stderr (default: only when stderr is a terminal)",
+    )
+    predict.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="do not print the table (use with --out); errors are still reported on stderr",
+    )
     predict.set_defaults(handler=_predict)
     return parser
 
@@ -192,20 +233,29 @@ def _predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         _error(parser, str(error))
         return EXIT_USAGE
     table = predictor.predict(
-        files, top_k=args.top_k, batch_size=args.batch_size, start=args.excerpt_start,
-        duration=args.excerpt_duration, workers=args.workers, progress=args.progress,
+        files,
+        top_k=args.top_k,
+        batch_size=args.batch_size,
+        start=args.excerpt_start,
+        duration=args.excerpt_duration,
+        workers=args.workers,
+        progress=args.progress,
     )
     if not args.quiet:
         print(format_table(table), flush=True)
     if args.out:
         info = predictor.info
-        write_predictions(table, args.out, metadata={
-            "model": str(predictor.model_dir),
-            "variant": info.get("variant"),
-            "seed": info.get("seed"),
-            "labels": list(CLASSES),
-            "excerpt": {"start": args.excerpt_start, "duration": args.excerpt_duration},
-        })
+        write_predictions(
+            table,
+            args.out,
+            metadata={
+                "model": str(predictor.model_dir),
+                "variant": info.get("variant"),
+                "seed": info.get("seed"),
+                "labels": list(CLASSES),
+                "excerpt": {"start": args.excerpt_start, "duration": args.excerpt_duration},
+            },
+        )
     failed = table[table["status"] != "ok"]
     summary = f"{len(table) - len(failed)} of {len(table)} file(s) classified"
     if len(failed):

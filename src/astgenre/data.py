@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,7 +26,9 @@ def find_features(feature_dirs: Iterable[Path]) -> dict[str, Path]:
     return found
 
 
-def load_split(index: pd.DataFrame, split: str, feature_dirs: Iterable[Path]) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+def load_split(
+    index: pd.DataFrame, split: str, feature_dirs: Iterable[Path]
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Tracks of one split that have features, and their (frames, mel) arrays, memory-mapped.
 
     Tracks without features were listed in decode_errors.tsv upstream; they are logged here too.
@@ -37,7 +39,9 @@ def load_split(index: pd.DataFrame, split: str, feature_dirs: Iterable[Path]) ->
         raise ValueError(f"the index has no track in split {split!r}")
     missing = [t for t in tracks["track_id"] if t not in files]
     if missing:
-        log.warning("%d %s tracks have no features (see decode_errors.tsv): %s", len(missing), split, ", ".join(missing))
+        log.warning(
+            "%d %s tracks have no features (see decode_errors.tsv): %s", len(missing), split, ", ".join(missing)
+        )
     tracks = tracks[tracks["track_id"].isin(files)].reset_index(drop=True)
     if tracks.empty:
         raise ValueError(f"no {split} track has features: check decode_errors.tsv")
@@ -140,8 +144,11 @@ class EvaluationWindows(Dataset):
         return {"input_values": torch.from_numpy(x), "labels": torch.tensor(self.window_labels[item])}
 
 
-def aggregate_tracks(window_logits: np.ndarray, track_of: Sequence[int], n_tracks: int, how: str = "logits") -> np.ndarray:
-    """Track-level class probabilities from window logits: softmax of the mean logits, or mean of the window probabilities."""
+def aggregate_tracks(
+    window_logits: np.ndarray, track_of: Sequence[int], n_tracks: int, how: str = "logits"
+) -> np.ndarray:
+    """Track-level class probabilities from window logits: softmax of the mean logits, or mean of the window
+    probabilities."""
     window_logits = np.asarray(window_logits, dtype=np.float64)
     track_of = np.asarray(track_of)
     if how == "logits":

@@ -224,7 +224,7 @@ def _read_tracklist(path: Path, split: str, problems: list[str]) -> list[tuple[i
                     "(class, artist, album, track, track number, file path[, track id]); fix or restore the tracklist"
                 )
                 continue
-            row = dict(zip(_TRACKLIST_FIELDS, fields))
+            row = dict(zip(_TRACKLIST_FIELDS, fields, strict=False))
             if row["label"] not in CLASSES:
                 problems.append(
                     f"{split}: {path}:{line}: {row['tracklist_path']!r} has class {row['label']!r}, "
@@ -245,9 +245,7 @@ def _relative_tracklist_path(text: str) -> PurePosixPath | None:
 
 def _audio_files(audio: Path, root: Path) -> list[str]:
     return sorted(
-        (Path(folder) / name).relative_to(root).as_posix()
-        for folder, _, names in os.walk(audio)
-        for name in names
+        (Path(folder) / name).relative_to(root).as_posix() for folder, _, names in os.walk(audio) for name in names
     )
 
 

@@ -17,8 +17,9 @@ import ssl
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import Callable, TypeVar
+from typing import TypeVar
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
@@ -181,7 +182,9 @@ def _local_source(url: str) -> Path | None:
         return Path(url2pathname(parsed.path))
     if scheme == "":
         return Path(url).expanduser()
-    raise DownloadError(f"dataset.url {url!r}: unsupported scheme {scheme!r}; use https://, http://, file:// or a path.")
+    raise DownloadError(
+        f"dataset.url {url!r}: unsupported scheme {scheme!r}; use https://, http://, file:// or a path."
+    )
 
 
 def _url_file_name(url: str) -> str:
@@ -318,10 +321,19 @@ def _attempt(url: str, part: _Part, expected: str, name: str, timeout: float, pr
         return
     with response:
         total = _remaining_span(response, part, url)
-        with open(part.path, "ab") as fh, tqdm(
-            total=total, initial=part.size, unit="B", unit_scale=True, unit_divisor=1024, desc=name,
-            disable=not progress, dynamic_ncols=True,
-        ) as bar:
+        with (
+            open(part.path, "ab") as fh,
+            tqdm(
+                total=total,
+                initial=part.size,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=name,
+                disable=not progress,
+                dynamic_ncols=True,
+            ) as bar,
+        ):
             while block := response.read(CHUNK):
                 fh.write(block)
                 part.add(block)

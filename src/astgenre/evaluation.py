@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -31,7 +31,9 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 @torch.inference_mode()
-def predict_windows(model: torch.nn.Module, windows: Dataset, batch_size: int = 32, device: str | torch.device = "cpu") -> np.ndarray:
+def predict_windows(
+    model: torch.nn.Module, windows: Dataset, batch_size: int = 32, device: str | torch.device = "cpu"
+) -> np.ndarray:
     """Logits of every window, in dataset order."""
     device = torch.device(device)
     use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
@@ -70,13 +72,23 @@ def evaluate_run(
     settings = FbankSettings(**info["features"])
     index = read_index(index_path)
     tracks, arrays = load_split(index, split, list(feature_dirs))
-    windows = EvaluationWindows(list(tracks["track_id"]), arrays, info["window_frames"], info["eval_hop_frames"],
-                                first_only=info["window"] == "first", settings=settings)
+    windows = EvaluationWindows(
+        list(tracks["track_id"]),
+        arrays,
+        info["window_frames"],
+        info["eval_hop_frames"],
+        first_only=info["window"] == "first",
+        settings=settings,
+    )
     logits = predict_windows(model, windows, batch_size, torch_device)
     probs = aggregate_tracks(logits, windows.track_of, windows.n_tracks, info["aggregate"])
     table = prediction_table(tracks, probs, np.bincount(windows.track_of, minlength=windows.n_tracks))
     table.to_csv(predictions_path, sep="\t", index=False, float_format="%.6g")
-    metrics = {"variant": info["variant"], "seed": info["seed"], "split": split,
-               **track_metrics(list(tracks["label"]), probs)}
+    metrics = {
+        "variant": info["variant"],
+        "seed": info["seed"],
+        "split": split,
+        **track_metrics(list(tracks["label"]), probs),
+    }
     Path(metrics_path).write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics

@@ -18,7 +18,8 @@ DEV_METRICS = "metrics_development.json"
 
 
 def development_metric(run_dir: Path, metric: str = "macro_f1") -> dict[str, Any]:
-    """{run_dir, variant, seed, value} of one run, read from its metrics_development.json (never the evaluation split)."""
+    """{run_dir, variant, seed, value} of one run, read from its metrics_development.json (never the evaluation
+    split)."""
     run_dir = Path(run_dir)
     path = run_dir / DEV_METRICS
     if not path.is_file():

@@ -55,7 +55,7 @@ def n_frames(n_samples: int) -> int:
     return 1 + (n_samples - FRAME_LENGTH) // HOP_LENGTH
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _mel_matrix(sample_rate: int, num_mel_bins: int, device: torch.device) -> torch.Tensor:
     """(FFT_LENGTH // 2 + 1, num_mel_bins) mel filters, built with the extractor's own arguments."""
     with warnings.catch_warnings():
@@ -74,7 +74,7 @@ def _mel_matrix(sample_rate: int, num_mel_bins: int, device: torch.device) -> to
     return torch.from_numpy(np.ascontiguousarray(filters)).to(device=device, dtype=_MEL_DTYPE)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _hann_window(device: torch.device) -> torch.Tensor:
     window = window_function(FRAME_LENGTH, "hann", periodic=False)
     return torch.from_numpy(window).to(device=device, dtype=_COMPUTE_DTYPE)
@@ -160,7 +160,8 @@ def window(features: np.ndarray, start: int, length: int, settings: FbankSetting
 
 
 def window_starts(n_frames: int, length: int, hop: int) -> list[int]:
-    """Starts of evaluation windows covering a track: 0, hop, ...; at least one; last window may be padded; no window starting past the last frame.
+    """Starts of evaluation windows covering a track: 0, hop, ...; at least one; last window may be padded; no window
+    starting past the last frame.
 
     Windows are added until one reaches the last frame, so no window lies entirely inside the padding.
     """
@@ -226,7 +227,8 @@ def featurize_tracks(
     batch_size: int = 16,
     min_samples: int = 400,
 ) -> list[str]:
-    """Read audio_dir/<id>.npy (float32 16 kHz mono), write out_dir/<id>.npy as float16 (frames, mel); return ids written.
+    """Read audio_dir/<id>.npy (float32 16 kHz mono), write out_dir/<id>.npy as float16 (frames, mel); return ids
+    written.
 
     Ids without an audio file are skipped (they were listed as decode errors upstream) and not returned.
     Audio shorter than 400 samples is zero-padded to 400 (min_samples). Returned ids keep the input order (duplicates
@@ -244,9 +246,9 @@ def featurize_tracks(
     for batch in _batches(lengths, batch_size):
         audio = [_load_audio(audio_dir / f"{i}.npy", min_samples) for i in batch]
         padded = np.zeros((len(audio), max(a.size for a in audio)), dtype=np.float32)
-        for row, samples in zip(padded, audio):
+        for row, samples in zip(padded, audio, strict=False):
             row[: samples.size] = samples
         features = log_mel(padded, settings, device).cpu().numpy()
-        for track_id, samples, track_features in zip(batch, audio, features):
+        for track_id, samples, track_features in zip(batch, audio, features, strict=False):
             _save_atomic(out_dir / f"{track_id}.npy", track_features[: n_frames(samples.size)].astype(np.float16))
     return present

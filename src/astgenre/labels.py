@@ -23,4 +23,5 @@ TRAINING_COUNTS: dict[str, int] = {
     "rock_pop": 101,
     "world": 122,
 }
-"""Tracks per class in the 729-track training split of the real dataset (development and evaluation differ by a track or two)."""
+"""Tracks per class in the 729-track training split of the real dataset (development and evaluation differ by a track
+or two)."""

@@ -16,7 +16,9 @@ RUN_INFO = "astgenre.json"
 """File saved beside a fine-tuned model: feature settings, window length and hop, aggregation, labels."""
 
 
-def create_checkpoint(out_dir: Path, ast_kwargs: dict[str, Any], settings: FbankSettings = FbankSettings(), seed: int = 0) -> None:
+def create_checkpoint(
+    out_dir: Path, ast_kwargs: dict[str, Any], settings: FbankSettings = FbankSettings(), seed: int = 0
+) -> None:
     """Create a randomly initialised AST of the given shape and save it like a hub checkpoint.
 
     The demo preset loads it through the same `from_pretrained` path as the real AudioSet checkpoint.
@@ -54,7 +56,9 @@ def save_run_info(model_dir: Path, info: dict[str, Any]) -> None:
     (Path(model_dir) / RUN_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
 
 
-def load_classifier(model_dir: Path, device: str | torch.device = "cpu") -> tuple[ASTForAudioClassification, dict[str, Any]]:
+def load_classifier(
+    model_dir: Path, device: str | torch.device = "cpu"
+) -> tuple[ASTForAudioClassification, dict[str, Any]]:
     """A fine-tuned model and its run info, ready for inference."""
     model_dir = Path(model_dir)
     info_path = model_dir / RUN_INFO

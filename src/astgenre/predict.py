@@ -19,9 +19,9 @@ import os
 import signal
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,8 +32,11 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .audio import DecodeError, decode
-from .audio import _check_excerpt  # the decoder's own argument checks, run once up front
+from .audio import (
+    DecodeError,
+    _check_excerpt,  # the decoder's own argument checks, run once up front
+    decode,
+)
 from .data import EvaluationWindows, aggregate_tracks
 from .evaluation import PROB_COLUMNS, predict_windows, resolve_device
 from .features import FRAME_LENGTH, FbankSettings, log_mel
@@ -184,7 +187,8 @@ def _decoded(paths: Sequence[Path], excerpt: _Excerpt, workers: int) -> Iterator
     else:
         level = logging.getLogger().getEffectiveLevel()
         executor = ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("spawn"),
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
             initializer=functools.partial(logging.basicConfig, level=level, format="%(levelname)s: %(message)s"),
         )
         ahead = workers * _PREFETCH_PER_WORKER
@@ -256,7 +260,8 @@ def _torch_threads(limit: int) -> Iterator[None]:
 
 
 class Predictor:
-    """A fine-tuned model ready to classify audio files (``model``: a model dir, a run dir or an exported best_model)."""
+    """A fine-tuned model ready to classify audio files (``model``: a model dir, a run dir or an exported
+    best_model)."""
 
     def __init__(self, model: Path | str, device: str = "auto") -> None:
         self.model_dir = resolve_model_dir(model)
@@ -325,7 +330,9 @@ class Predictor:
                 logits.append(predict_windows(self.model, items, len(items), self.device))
                 track_of.extend(file for _, _, file in batch)
 
-        bar = tqdm(total=len(paths), desc="predict", unit="file", disable=(not progress) if progress is not None else None)
+        bar = tqdm(
+            total=len(paths), desc="predict", unit="file", disable=(not progress) if progress is not None else None
+        )
         share_cores = self.device.type == "cpu" and workers > 0
         with bar, _torch_threads(available_cores() - workers) if share_cores else nullcontext():
             for file, (audio, reason) in enumerate(_decoded(paths, excerpt, workers)):
@@ -335,8 +342,9 @@ class Predictor:
                 else:
                     seconds[file] = audio.size / excerpt.sample_rate
                     features = track_features(audio, self.settings, self.device)
-                    windows = EvaluationWindows(["track"], {"track": features}, length, hop, first_only=first_only,
-                                                settings=self.settings)
+                    windows = EvaluationWindows(
+                        ["track"], {"track": features}, length, hop, first_only=first_only, settings=self.settings
+                    )
                     queue.extend((windows, i, file) for i in range(len(windows)))
                     run_batches()
                 bar.update()
@@ -347,8 +355,9 @@ class Predictor:
         n_windows = np.bincount(np.asarray(track_of, dtype=int), minlength=len(paths))
         if ok:
             position = {file: k for k, file in enumerate(ok)}
-            probs[ok] = aggregate_tracks(np.concatenate(logits), [position[f] for f in track_of], len(ok),
-                                         self.info["aggregate"])
+            probs[ok] = aggregate_tracks(
+                np.concatenate(logits), [position[f] for f in track_of], len(ok), self.info["aggregate"]
+            )
         return prediction_frame(paths, probs, errors, seconds, n_windows, top_k)
 
 
@@ -360,22 +369,29 @@ def prediction_columns(top_k: int) -> list[str]:
 
 
 def prediction_frame(
-    paths: Sequence[Path], probs: np.ndarray, errors: Sequence[str | None], seconds: np.ndarray,
-    n_windows: np.ndarray, top_k: int,
+    paths: Sequence[Path],
+    probs: np.ndarray,
+    errors: Sequence[str | None],
+    seconds: np.ndarray,
+    n_windows: np.ndarray,
+    top_k: int,
 ) -> pd.DataFrame:
     """The table of :meth:`Predictor.predict` from per-file probabilities (NaN rows for errors)."""
-    table = pd.DataFrame({
-        "file": [str(p) for p in paths],
-        "status": [STATUS_OK if e is None else STATUS_ERROR for e in errors],
-        "error": pd.Series(list(errors), dtype="object"),
-        "seconds": seconds,
-        "n_windows": n_windows.astype(int),
-    })
+    table = pd.DataFrame(
+        {
+            "file": [str(p) for p in paths],
+            "status": [STATUS_OK if e is None else STATUS_ERROR for e in errors],
+            "error": pd.Series(list(errors), dtype="object"),
+            "seconds": seconds,
+            "n_windows": n_windows.astype(int),
+        }
+    )
     order = np.argsort(-np.nan_to_num(probs, nan=-1.0), axis=1, kind="stable")
     for rank in range(top_k):
         cls = order[:, rank]
-        table[f"genre_{rank + 1}"] = pd.Series([CLASSES[c] if e is None else None for c, e in zip(cls, errors)],
-                                               dtype="object")
+        table[f"genre_{rank + 1}"] = pd.Series(
+            [CLASSES[c] if e is None else None for c, e in zip(cls, errors, strict=False)], dtype="object"
+        )
         table[f"prob_{rank + 1}"] = probs[np.arange(len(paths)), cls]
     for i, column in enumerate(PROB_COLUMNS):
         table[column] = probs[:, i]
@@ -395,8 +411,9 @@ def predict_files(
     progress: bool | None = None,
 ) -> pd.DataFrame:
     """Load the model (model dir, run dir or best_model) and predict the files; see :meth:`Predictor.predict`."""
-    return Predictor(model, device).predict(paths, top_k=top_k, batch_size=batch_size, start=start,
-                                            duration=duration, workers=workers, progress=progress)
+    return Predictor(model, device).predict(
+        paths, top_k=top_k, batch_size=batch_size, start=start, duration=duration, workers=workers, progress=progress
+    )
 
 
 # --------------------------------------------------------------------------- output
@@ -423,13 +440,19 @@ def prediction_records(table: pd.DataFrame) -> list[dict[str, Any]]:
     records = []
     for row in table.to_dict("records"):
         ok = row["status"] == STATUS_OK
-        records.append({
-            "file": row["file"],
-            "status": row["status"],
-            "error": None if ok else row["error"],
-            "seconds": float(row["seconds"]) if ok else None,
-            "n_windows": int(row["n_windows"]),
-            "top": [{"genre": row[f"genre_{r}"], "probability": float(row[f"prob_{r}"])} for r in ranks] if ok else [],
-            "probabilities": {c: float(row[p]) for c, p in zip(CLASSES, PROB_COLUMNS)} if ok else None,
-        })
+        records.append(
+            {
+                "file": row["file"],
+                "status": row["status"],
+                "error": None if ok else row["error"],
+                "seconds": float(row["seconds"]) if ok else None,
+                "n_windows": int(row["n_windows"]),
+                "top": [{"genre": row[f"genre_{r}"], "probability": float(row[f"prob_{r}"])} for r in ranks]
+                if ok
+                else [],
+                "probabilities": {c: float(row[p]) for c, p in zip(CLASSES, PROB_COLUMNS, strict=False)}
+                if ok
+                else None,
+            }
+        )
     return records

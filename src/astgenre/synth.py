@@ -87,9 +87,39 @@ class _Track:
 _SYLLABLE_C = tuple("bdfgklmnprstvz") + ("ch", "sh", "tr")
 _SYLLABLE_V = tuple("aeiou") + ("ai", "ou")
 _WORDS = (
-    "night", "river", "blue", "dance", "song", "light", "stone", "fire", "rain", "road", "city", "dream",
-    "echo", "garden", "winter", "summer", "mirror", "shadow", "ocean", "silver", "golden", "morning",
-    "train", "circle", "heart", "machine", "sky", "wolf", "moon", "desert", "suite", "prelude", "theme",
+    "night",
+    "river",
+    "blue",
+    "dance",
+    "song",
+    "light",
+    "stone",
+    "fire",
+    "rain",
+    "road",
+    "city",
+    "dream",
+    "echo",
+    "garden",
+    "winter",
+    "summer",
+    "mirror",
+    "shadow",
+    "ocean",
+    "silver",
+    "golden",
+    "morning",
+    "train",
+    "circle",
+    "heart",
+    "machine",
+    "sky",
+    "wolf",
+    "moon",
+    "desert",
+    "suite",
+    "prelude",
+    "theme",
 )
 _ARTICLES = ("l'", "d'")
 _SUFFIXES = ("_(live)", "_(remix)", "_(part_2)", "_(edit)")
@@ -127,7 +157,7 @@ def _unique(make, used: set[str]) -> str:
 
 
 def _folder_for(rng: np.random.Generator, label: str) -> str:
-    names, weights = zip(*FOLDERS[label])
+    names, weights = zip(*FOLDERS[label], strict=False)
     return str(rng.choice(names, p=np.asarray(weights) / sum(weights)))
 
 
@@ -158,12 +188,22 @@ def _plan_named(rng, label: str, n: int, used_artists: set[str]) -> tuple[list[_
             numbers = np.sort(rng.choice(np.arange(1, size + int(rng.integers(1, 12))), size, replace=False))
             used_titles: set[str] = set()
             splits = [s for s in _NAMED_SPLITS for _ in range(take[s])]
-            for split, number in zip(rng.permutation(splits), numbers):
+            for split, number in zip(rng.permutation(splits), numbers, strict=False):
                 title = _unique(lambda: _phrase(rng, 1, 4, quirks=True), used_titles)
                 path = f"{folder}/{artist}/{album}/{number}-{title}.mp3"
                 tracks.append(
-                    _Track(str(split), label, folder, artist, _field(album), _field(title), int(number), path, path,
-                           style_key)
+                    _Track(
+                        str(split),
+                        label,
+                        folder,
+                        artist,
+                        _field(album),
+                        _field(title),
+                        int(number),
+                        path,
+                        path,
+                        style_key,
+                    )
                 )
             for split in _NAMED_SPLITS:
                 need[split] -= take[split]
@@ -223,13 +263,22 @@ def _plan(scale: float, min_per_class: int, seed: int) -> list[_Track]:
         for m, album in enumerate(albums, start=1):
             for k, t in enumerate(album, start=1):
                 name = f"artist_{a}_album_{m}_track_{k}.mp3"
-                dev.append(replace(t, artist=f"artist_{a}", album=f"album_{m}", title=f"track_{k}", number=k,
-                                   disk=name, listed=name))
+                dev.append(
+                    replace(
+                        t,
+                        artist=f"artist_{a}",
+                        album=f"album_{m}",
+                        title=f"track_{k}",
+                        number=k,
+                        disk=name,
+                        listed=name,
+                    )
+                )
     order = {s: i for i, s in enumerate(SPLITS)}
     named.sort(key=lambda t: (order[t.split], CLASSES.index(t.label), t.artist, t.album, t.title))
     evaluation = [i for i, t in enumerate(named) if t.split == "evaluation"]
     ids = np.random.default_rng([seed, 2]).choice(np.arange(*_TRACK_ID_RANGE), len(evaluation), replace=False)
-    for i, track_id in zip(evaluation, ids):
+    for i, track_id in zip(evaluation, ids, strict=False):
         named[i] = replace(named[i], track_id=int(track_id))
     return sorted(named + dev, key=lambda t: order[t.split])
 
@@ -274,8 +323,9 @@ def _partials(freq: float, sr: int, most: int) -> int:
     return max(1, min(most, int(0.45 * sr / freq)))
 
 
-def _osc(table: np.ndarray, freq: float, n: int, sr: int, vib_rate: float = 0.0, vib_depth: float = 0.0,
-         phase: float = 0.0) -> np.ndarray:
+def _osc(
+    table: np.ndarray, freq: float, n: int, sr: int, vib_rate: float = 0.0, vib_depth: float = 0.0, phase: float = 0.0
+) -> np.ndarray:
     """Wavetable oscillator, optionally with vibrato (depth as a fraction of freq)."""
     if vib_depth:
         t = np.arange(n) / sr
@@ -293,7 +343,7 @@ def _env(n: int, sr: int, attack: float, release: float, decay: float | None = N
     if decay:
         e *= np.exp(-np.arange(n) / (decay * sr))
     r = min(n, max(1, int(release * sr)))
-    e[n - r:] *= np.linspace(1.0, 0.0, r)
+    e[n - r :] *= np.linspace(1.0, 0.0, r)
     return e
 
 
@@ -308,7 +358,7 @@ def _place(buf: np.ndarray, sound: np.ndarray, start: float, sr: int, gain: floa
     i = int(round(start * sr))
     if 0 <= i < len(buf):
         m = min(len(sound), len(buf) - i)
-        buf[i:i + m] += gain * sound[:m]
+        buf[i : i + m] += gain * sound[:m]
 
 
 def _pan(mono: np.ndarray, pan: float) -> np.ndarray:
@@ -323,11 +373,12 @@ def _pluck(rng, freq: float, seconds: float, sr: int, damping: float, brightness
     burst = signal.lfilter([brightness], [1, brightness - 1], rng.uniform(-1, 1, period))
     y = np.zeros(n + period + 1)
     off = period + 1
-    y[off:off + min(period, n)] = burst[: min(period, n)]
+    y[off : off + min(period, n)] = burst[: min(period, n)]
     for s in range(0, n, period):
         e = min(s + period, n)
-        y[off + s:off + e] += 0.5 * damping * (y[off + s - period:off + e - period]
-                                               + y[off + s - period - 1:off + e - period - 1])
+        y[off + s : off + e] += (
+            0.5 * damping * (y[off + s - period : off + e - period] + y[off + s - period - 1 : off + e - period - 1])
+        )
     out = y[off:]
     return out * _env(n, sr, 0.001, 0.01)
 
@@ -371,8 +422,10 @@ def _hand_drum(rng, sr, f0: float, tau: float, slap: float) -> np.ndarray:
     n = int(sr * tau * 5)
     t = np.arange(n) / sr
     drop = 1 + 0.25 * np.exp(-t / 0.02)
-    modes = sum(a * np.sin(2 * np.pi * f0 * r * np.cumsum(drop) / sr) * np.exp(-t / (tau / r))
-                for r, a in ((1.0, 1.0), (1.59, 0.5), (2.14, 0.3), (2.65, 0.15)))
+    modes = sum(
+        a * np.sin(2 * np.pi * f0 * r * np.cumsum(drop) / sr) * np.exp(-t / (tau / r))
+        for r, a in ((1.0, 1.0), (1.59, 0.5), (2.14, 0.3), (2.65, 0.15))
+    )
     noise = _filter(rng.standard_normal(n), sr, "bandpass", (f0 * 3, f0 * 12)) * np.exp(-t / 0.012)
     return modes + slap * noise
 
@@ -385,8 +438,12 @@ def _hits(buf, sound, times, sr, gain, jitter, rng, vel=0.15) -> None:
 def _grid(seconds: float, step: float, offsets=(0.0,), period: float | None = None) -> list[float]:
     """Times offset + k*period (period defaults to step) below seconds."""
     period = period or step
-    return [k * period + o * step for k in range(int(seconds / period) + 2) for o in offsets
-            if k * period + o * step < seconds]
+    return [
+        k * period + o * step
+        for k in range(int(seconds / period) + 2)
+        for o in offsets
+        if k * period + o * step < seconds
+    ]
 
 
 def _scale_notes(root: int, steps, lo: int, hi: int) -> np.ndarray:
@@ -491,10 +548,26 @@ def _electronic(rng, style, sr, n):
     six = beat / 4
     t = np.arange(n) / sr
     drums, synth, bass = np.zeros(n), np.zeros(n), np.zeros(n)
-    _hits(drums, _kick(rng, sr, rng.uniform(120, 170), rng.uniform(42, 55), rng.uniform(0.15, 0.3)),
-          _grid(seconds, beat), sr, 1.0, 0.0005, rng, vel=0.02)
-    _hits(drums, _hat(rng, sr, rng.uniform(0.02, 0.04), 7500 * style.bright), _grid(seconds, six), sr, 0.25,
-          0.001, rng, vel=0.4)
+    _hits(
+        drums,
+        _kick(rng, sr, rng.uniform(120, 170), rng.uniform(42, 55), rng.uniform(0.15, 0.3)),
+        _grid(seconds, beat),
+        sr,
+        1.0,
+        0.0005,
+        rng,
+        vel=0.02,
+    )
+    _hits(
+        drums,
+        _hat(rng, sr, rng.uniform(0.02, 0.04), 7500 * style.bright),
+        _grid(seconds, six),
+        sr,
+        0.25,
+        0.001,
+        rng,
+        vel=0.4,
+    )
     if rng.random() < 0.7:
         _hits(drums, _hat(rng, sr, 0.15, 6000), _grid(seconds, beat, (0.5,)), sr, 0.25, 0.001, rng)
     if rng.random() < 0.7:
@@ -517,8 +590,13 @@ def _electronic(rng, style, sr, n):
         if s % 2 == 1:
             root = _near(tones[0] % 12, 40)
             mb = int(beat / 2 * 0.8 * sr)
-            _place(bass, _osc(_saw(_partials(_hz(root), sr, 30)), _hz(root), mb, sr) * _env(mb, sr, 0.005, 0.03), start,
-                   sr, 0.5)
+            _place(
+                bass,
+                _osc(_saw(_partials(_hz(root), sr, 30)), _hz(root), mb, sr) * _env(mb, sr, 0.005, 0.03),
+                start,
+                sr,
+                0.5,
+            )
     synth = _filter(synth, sr, "lowpass", rng.uniform(1500, 5000) * style.bright)
     bass = _filter(bass, sr, "lowpass", rng.uniform(300, 800))
     pump = 1 - rng.uniform(0.3, 0.7) * np.exp(-(t % beat) / 0.09)
@@ -554,8 +632,13 @@ def _jazz_blues(rng, style, sr, n):
             else:
                 note = _near(int(rng.choice(chord)) % 12, note + rng.choice([-3, 3]))
             f, m = _hz(note), int(beat * 0.95 * sr)
-            _place(bass, _osc(bass_amps, f, m, sr) * _env(m, sr, 0.004, 0.04, rng.uniform(0.25, 0.5)),
-                   b * bar + q * beat, sr, 0.7)
+            _place(
+                bass,
+                _osc(bass_amps, f, m, sr) * _env(m, sr, 0.004, 0.04, rng.uniform(0.25, 0.5)),
+                b * bar + q * beat,
+                sr,
+                0.7,
+            )
         voicing = sorted(_near(p % 12, 62) for p in chord[1:]) + [_near((chord[0] + 2) % 12, 66)]
         for hit in sorted(rng.choice([0, swing, 1 + swing, 2, 2 + swing, 3 + swing], rng.integers(2, 4), False)):
             length = beat * rng.uniform(0.4, 1.3)
@@ -593,8 +676,13 @@ def _metal_punk(rng, style, sr, n):
                 tone += _osc(table, f * (1 - detune), m, sr) + _osc(table, f * (1 + detune), m, sr, phase=0.5)
             _place(gtr, tone * _env(m, sr, 0.002, 0.01, 0.05 if muted else None), b * beat + o * beat, sr, 0.3)
             f = _hz(chord_root - 12 if chord_root >= 40 else chord_root)
-            _place(bass, _osc(_saw(_partials(f, sr, 20)), f, m, sr) * _env(m, sr, 0.002, 0.01), b * beat + o * beat,
-                   sr, 0.5)
+            _place(
+                bass,
+                _osc(_saw(_partials(f, sr, 20)), f, m, sr) * _env(m, sr, 0.002, 0.01),
+                b * beat + o * beat,
+                sr,
+                0.5,
+            )
     gain = rng.uniform(5, 12) if punk else rng.uniform(15, 40)
     gtr = np.tanh(gain * _filter(gtr, sr, "highpass", 90))
     gtr = _filter(gtr, sr, "lowpass", rng.uniform(3500, 6000) * style.bright, order=4)
@@ -625,12 +713,34 @@ def _rock_pop(rng, style, sr, n):
     beat = 60 / _tempo(rng, style, 84, 132)
     bar = 4 * beat
     drums, comp, bass, vocal = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
-    _hits(drums, _kick(rng, sr, 110, 50, 0.18, 0.4), _grid(seconds, beat, (0, 2) + ((2.5,) if rng.random() < 0.5
-          else ()), bar), sr, 0.9, 0.004, rng)
-    _hits(drums, _snare(rng, sr, rng.uniform(170, 230), rng.uniform(0.1, 0.2)), _grid(seconds, beat, (1, 3), bar),
-          sr, 0.7, 0.004, rng)
-    _hits(drums, _hat(rng, sr, 0.04, 7000 * style.bright), _grid(seconds, beat / (4 if pop else 2)), sr, 0.22, 0.004,
-          rng, 0.3)
+    _hits(
+        drums,
+        _kick(rng, sr, 110, 50, 0.18, 0.4),
+        _grid(seconds, beat, (0, 2) + ((2.5,) if rng.random() < 0.5 else ()), bar),
+        sr,
+        0.9,
+        0.004,
+        rng,
+    )
+    _hits(
+        drums,
+        _snare(rng, sr, rng.uniform(170, 230), rng.uniform(0.1, 0.2)),
+        _grid(seconds, beat, (1, 3), bar),
+        sr,
+        0.7,
+        0.004,
+        rng,
+    )
+    _hits(
+        drums,
+        _hat(rng, sr, 0.04, 7000 * style.bright),
+        _grid(seconds, beat / (4 if pop else 2)),
+        sr,
+        0.22,
+        0.004,
+        rng,
+        0.3,
+    )
     _place(drums, _cymbal(rng, sr, 1.0, 560), 0.0, sr, 0.35)
     progression = [(0, 4, 5, 3), (0, 3, 4, 3), (5, 3, 0, 4), (0, 5, 3, 4)][int(rng.integers(0, 4))]
     piano = style.timbre == 1 or (style.timbre == 2 and rng.random() < 0.5)
@@ -639,12 +749,17 @@ def _rock_pop(rng, style, sr, n):
     damping = rng.uniform(0.992, 0.998)
     for b in range(int(seconds / bar) + 1):
         tones = _chord(style.key, _MAJOR, progression[b % 4], 3)
-        chord = sorted({_near(p % 12, c) for p, c in zip(tones * 2, (50, 54, 58, 62, 65, 67))})
+        chord = sorted({_near(p % 12, c) for p, c in zip(tones * 2, (50, 54, 58, 62, 65, 67), strict=False)})
         root = _near(tones[0] % 12, 40)
         for q in range(8):
             f, m = _hz(root), int(beat / 2 * 0.9 * sr)
-            _place(bass, _osc(_table([1, 0.6, 0.3, 0.15]), f, m, sr) * _env(m, sr, 0.004, 0.03), b * bar + q * beat / 2,
-                   sr, 0.5)
+            _place(
+                bass,
+                _osc(_table([1, 0.6, 0.3, 0.15]), f, m, sr) * _env(m, sr, 0.004, 0.03),
+                b * bar + q * beat / 2,
+                sr,
+                0.5,
+            )
         for k, pos in enumerate(strum):
             nxt = strum[k + 1] if k + 1 < len(strum) else 4
             length = (nxt - pos) * beat + 0.1
@@ -669,13 +784,19 @@ def _rock_pop(rng, style, sr, n):
             source = _osc(glottal, f, m, sr, rng.uniform(5, 6.5), rng.uniform(0.006, 0.015), rng.random())
             source = source + 0.05 * rng.standard_normal(m)
             formants = _VOWELS[int(rng.integers(0, len(_VOWELS)))]
-            voiced = sum(g * _filter(source, sr, "bandpass", (fc / 1.15, fc * 1.15))
-                         for fc, g in zip(formants, (1.0, 0.6, 0.3)))
+            voiced = sum(
+                g * _filter(source, sr, "bandpass", (fc / 1.15, fc * 1.15))
+                for fc, g in zip(formants, (1.0, 0.6, 0.3), strict=False)
+            )
             _place(vocal, voiced * _env(m, sr, 0.04, 0.08), t, sr, 0.9)
             t += length
         t += beat * float(rng.choice([1, 2, 3]))
-    return (_pan(drums, 0) + _pan(comp, rng.uniform(-0.5, 0.5)) + _pan(_filter(bass, sr, "lowpass", 700), 0)
-            + _pan(vocal, 0))
+    return (
+        _pan(drums, 0)
+        + _pan(comp, rng.uniform(-0.5, 0.5))
+        + _pan(_filter(bass, sr, "lowpass", 700), 0)
+        + _pan(vocal, 0)
+    )
 
 
 _PENTATONIC = ((0, 2, 4, 7, 9), (0, 3, 5, 7, 10), (0, 2, 3, 7, 8), (0, 1, 5, 7, 8), (0, 2, 5, 7, 9))
@@ -739,7 +860,7 @@ def _reverb(mix: np.ndarray, rng, sr: int, wet: float, seconds: float) -> np.nda
     out = np.empty_like(mix)
     for ch in range(2):
         ir = _filter(rng.standard_normal(m), sr, "lowpass", 6000) * decay
-        ir /= np.sqrt((ir ** 2).sum())
+        ir /= np.sqrt((ir**2).sum())
         out[ch] = (1 - wet) * mix[ch] + wet * signal.fftconvolve(mix[ch], ir)[: mix.shape[1]]
     return out
 
@@ -758,8 +879,14 @@ def _render(label: str, style: _Style, rng, sr: int, n: int) -> np.ndarray:
 
 def _style(seed: int, style_key: str, sub: str) -> _Style:
     rng = np.random.default_rng([seed, 3, zlib.crc32(style_key.encode())])
-    return _Style(int(rng.integers(0, 12)), float(rng.uniform(0.1, 0.9)), float(rng.uniform(0.75, 1.3)),
-                  int(rng.integers(0, 5)), float(rng.random()), sub)
+    return _Style(
+        int(rng.integers(0, 12)),
+        float(rng.uniform(0.1, 0.9)),
+        float(rng.uniform(0.75, 1.3)),
+        int(rng.integers(0, 5)),
+        float(rng.random()),
+        sub,
+    )
 
 
 def _encode_mp3(audio: np.ndarray, sr: int, bitrate: int) -> bytes:
@@ -832,8 +959,9 @@ def _readme(scale: float, min_per_class: int, seconds: float, seed: int, counts:
     ).encode()
 
 
-def generate_corpus(dest_zip: Path, *, scale: float = 0.1, min_per_class: int = 4, seconds: float = 8.0,
-                    seed: int = 0) -> str:
+def generate_corpus(
+    dest_zip: Path, *, scale: float = 0.1, min_per_class: int = 4, seconds: float = 8.0, seed: int = 0
+) -> str:
     """Write the demo archive to dest_zip (atomically) and return its md5 hex digest."""
     dest_zip = Path(dest_zip)
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale <= 1 or math.isnan(scale):
@@ -856,7 +984,7 @@ def generate_corpus(dest_zip: Path, *, scale: float = 0.1, min_per_class: int = 
             for split in SPLITS:
                 rows = [t for t in tracks if t.split == split]
                 archive.writestr(_info(f"metadata/{split}/tracklist.csv"), _tracklist(rows))
-            for track, mp3 in zip(tracks, _mp3s(jobs)):
+            for track, mp3 in zip(tracks, _mp3s(jobs), strict=False):
                 archive.writestr(_info(f"audio/{track.split}/{track.disk}"), mp3)
         md5 = hashlib.md5()
         with open(tmp, "rb") as handle:
@@ -866,6 +994,12 @@ def generate_corpus(dest_zip: Path, *, scale: float = 0.1, min_per_class: int = 
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    logger.info("wrote %s: %d tracks of %.1f s (%s per class per split), md5 %s", dest_zip, len(tracks), seconds,
-                counts, md5.hexdigest())
+    logger.info(
+        "wrote %s: %d tracks of %.1f s (%s per class per split), md5 %s",
+        dest_zip,
+        len(tracks),
+        seconds,
+        counts,
+        md5.hexdigest(),
+    )
     return md5.hexdigest()

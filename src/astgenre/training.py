@@ -8,9 +8,10 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,8 +31,15 @@ from .weighting import class_weights, sample_weights, weighted_cross_entropy
 log = logging.getLogger(__name__)
 
 HISTORY_COLUMNS = [
-    "epoch", "step", "train_loss", "learning_rate",
-    "dev_loss", "dev_accuracy", "dev_macro_f1", "dev_balanced_accuracy", "dev_weighted_f1",
+    "epoch",
+    "step",
+    "train_loss",
+    "learning_rate",
+    "dev_loss",
+    "dev_accuracy",
+    "dev_macro_f1",
+    "dev_balanced_accuracy",
+    "dev_weighted_f1",
 ]
 
 
@@ -63,13 +71,17 @@ class WindowTrainer(Trainer):
     def _get_train_sampler(self, train_dataset=None):  # noqa: ANN001 - Trainer's signature
         if self.balanced_weights is None:
             return super()._get_train_sampler(train_dataset)
-        generator = torch.Generator().manual_seed(self.args.data_seed if self.args.data_seed is not None else self.args.seed)
+        generator = torch.Generator().manual_seed(
+            self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        )
         return WeightedRandomSampler(
             torch.as_tensor(self.balanced_weights, dtype=torch.double), len(self.balanced_weights), generator=generator
         )
 
 
-def layerwise_param_groups(model: torch.nn.Module, lr: float, decay: float, weight_decay: float) -> list[dict[str, Any]]:
+def layerwise_param_groups(
+    model: torch.nn.Module, lr: float, decay: float, weight_decay: float
+) -> list[dict[str, Any]]:
     """AdamW parameter groups with layer-wise learning-rate decay: the head gets lr, layer i of L gets
     lr * decay**(L - i), the embeddings lr * decay**(L + 1). Biases and norms get no weight decay."""
     n_layers = model.config.num_hidden_layers
@@ -95,8 +107,14 @@ def history_table(log_history: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     rows = []
     for entry in log_history:
         if "loss" in entry:
-            rows.append({"epoch": entry.get("epoch"), "step": entry.get("step"), "train_loss": entry["loss"],
-                         "learning_rate": entry.get("learning_rate")})
+            rows.append(
+                {
+                    "epoch": entry.get("epoch"),
+                    "step": entry.get("step"),
+                    "train_loss": entry["loss"],
+                    "learning_rate": entry.get("learning_rate"),
+                }
+            )
         elif "eval_loss" in entry:
             row = {"epoch": entry.get("epoch"), "step": entry.get("step"), "dev_loss": entry["eval_loss"]}
             for key in ("accuracy", "macro_f1", "balanced_accuracy", "weighted_f1"):
@@ -114,7 +132,11 @@ def last_complete_checkpoint(work_dir: Path) -> str | None:
     if not Path(work_dir).is_dir():
         return None
     candidates = sorted(
-        (p for p in Path(work_dir).glob(f"{PREFIX_CHECKPOINT_DIR}-*") if p.is_dir() and p.name.split("-")[-1].isdigit()),
+        (
+            p
+            for p in Path(work_dir).glob(f"{PREFIX_CHECKPOINT_DIR}-*")
+            if p.is_dir() and p.name.split("-")[-1].isdigit()
+        ),
         key=lambda p: int(p.name.split("-")[-1]),
         reverse=True,
     )
@@ -168,23 +190,43 @@ def train_run(
     length = int(model.config.max_length)
     if model.config.num_mel_bins != settings.num_mel_bins:
         raise ValueError(
-            f"checkpoint {checkpoint} expects {model.config.num_mel_bins} mel bins but features.num_mel_bins is {settings.num_mel_bins}"
+            f"checkpoint {checkpoint} expects {model.config.num_mel_bins} mel bins "
+            f"but features.num_mel_bins is {settings.num_mel_bins}"
         )
     first_only = recipe["window"] == "first"
     train_set = TrainingWindows(
-        train_tracks, train_arrays, length, mode=recipe["window"], windows_per_track=recipe["windows_per_track"],
-        specaugment=recipe.get("specaugment"), settings=settings,
+        train_tracks,
+        train_arrays,
+        length,
+        mode=recipe["window"],
+        windows_per_track=recipe["windows_per_track"],
+        specaugment=recipe.get("specaugment"),
+        settings=settings,
     )
     dev_labels = [LABEL2ID[label] for label in dev_tracks["label"]]
-    dev_set = EvaluationWindows(list(dev_tracks["track_id"]), dev_arrays, length, recipe["eval_hop_frames"],
-                                labels=dev_labels, first_only=first_only, settings=settings)
+    dev_set = EvaluationWindows(
+        list(dev_tracks["track_id"]),
+        dev_arrays,
+        length,
+        recipe["eval_hop_frames"],
+        labels=dev_labels,
+        first_only=first_only,
+        settings=settings,
+    )
 
     counts = np.bincount(train_set.labels, minlength=len(CLASSES))
     weights = class_weights(counts, recipe["weighting"], recipe["effective_number_beta"])
     weight_tensor = None if weights is None else torch.tensor(weights, dtype=torch.float32)
-    log.info("run %s seed %d: %d training tracks %s, %d development tracks, window %d frames, class weights %s",
-             variant, seed, len(train_tracks), dict(zip(CLASSES, counts.tolist())), len(dev_tracks), length,
-             None if weights is None else np.round(weights, 3).tolist())
+    log.info(
+        "run %s seed %d: %d training tracks %s, %d development tracks, window %d frames, class weights %s",
+        variant,
+        seed,
+        len(train_tracks),
+        dict(zip(CLASSES, counts.tolist(), strict=False)),
+        len(dev_tracks),
+        length,
+        None if weights is None else np.round(weights, 3).tolist(),
+    )
 
     def compute_loss(outputs, labels, num_items_in_batch=None):  # noqa: ANN001 - Trainer's signature
         w = None if weight_tensor is None else weight_tensor.to(outputs.logits.device)
@@ -243,9 +285,9 @@ def train_run(
         compute_metrics=compute_metrics,
         callbacks=callbacks,
         optimizers=optimizers,
-        balanced_weights=sample_weights(
-            [train_set.label_of(i) for i in range(len(train_set))], len(CLASSES)
-        ) if recipe["weighting"] == "balanced_sampler" else None,
+        balanced_weights=sample_weights([train_set.label_of(i) for i in range(len(train_set))], len(CLASSES))
+        if recipe["weighting"] == "balanced_sampler"
+        else None,
     )
 
     work_dir = Path(work_dir)
@@ -259,19 +301,22 @@ def train_run(
     trainer.save_model(str(model_dir))
     if not trainer.is_world_process_zero():
         return {}
-    save_run_info(model_dir, {
-        "variant": variant,
-        "seed": seed,
-        "checkpoint": str(checkpoint),
-        "window_frames": length,
-        "eval_hop_frames": recipe["eval_hop_frames"],
-        "window": recipe["window"],
-        "aggregate": recipe["aggregate"],
-        "features": asdict(settings),
-        "labels": list(CLASSES),
-        "select_metric": recipe["select_metric"],
-        "best_dev_metric": trainer.state.best_metric,
-    })
+    save_run_info(
+        model_dir,
+        {
+            "variant": variant,
+            "seed": seed,
+            "checkpoint": str(checkpoint),
+            "window_frames": length,
+            "eval_hop_frames": recipe["eval_hop_frames"],
+            "window": recipe["window"],
+            "aggregate": recipe["aggregate"],
+            "features": asdict(settings),
+            "labels": list(CLASSES),
+            "select_metric": recipe["select_metric"],
+            "best_dev_metric": trainer.state.best_metric,
+        },
+    )
     history = history_table(trainer.state.log_history)
     history.to_csv(history_path, sep="\t", index=False)
     summary = {
@@ -279,7 +324,9 @@ def train_run(
         "seed": seed,
         "select_metric": recipe["select_metric"],
         "best_dev_metric": trainer.state.best_metric,
-        "best_checkpoint": Path(trainer.state.best_model_checkpoint).name if trainer.state.best_model_checkpoint else None,
+        "best_checkpoint": Path(trainer.state.best_model_checkpoint).name
+        if trainer.state.best_model_checkpoint
+        else None,
         "epochs_run": trainer.state.epoch,
         "global_steps": trainer.state.global_step,
         "resumed_from": Path(resume).name if resume else None,
@@ -309,8 +356,16 @@ def launch_distributed(spec: Mapping[str, Any], n_processes: int, spec_path: Pat
     """
     Path(spec_path).parent.mkdir(parents=True, exist_ok=True)
     Path(spec_path).write_text(json.dumps(dict(spec), default=str))
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={n_processes}",
-               "-m", "astgenre.training", str(spec_path)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={n_processes}",
+        "-m",
+        "astgenre.training",
+        str(spec_path),
+    ]
     log.info("launching %s", " ".join(command))
     subprocess.run(command, check=True)
 

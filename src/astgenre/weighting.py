@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -23,7 +23,9 @@ def class_weights(counts: Sequence[int], weighting: str, beta: float = 0.999) ->
         return None
     n = np.asarray(counts, dtype=np.float64)
     if (n <= 0).any():
-        raise ValueError(f"every class needs at least one training track for {weighting} weighting, got counts {list(counts)}")
+        raise ValueError(
+            f"every class needs at least one training track for {weighting} weighting, got counts {list(counts)}"
+        )
     if weighting == "inverse_frequency":
         w = 1.0 / n
     else:

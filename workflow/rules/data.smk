@@ -7,11 +7,11 @@ rule generate_corpus:
         md5=f"{RESULTS}/source/ismir04_genre.zip.md5",
     log:
         f"{RESULTS}/logs/generate_corpus.log",
-    params:
-        generate=CFG["dataset"]["generate"],
-    threads: 2
     conda:
         ENV
+    threads: 2
+    params:
+        generate=CFG["dataset"]["generate"],
     script:
         "../scripts/generate_corpus.py"
 
@@ -24,15 +24,15 @@ rule fetch:
         md5=f"{RESULTS}/download/ismir04_genre.zip.md5",
     log:
         f"{RESULTS}/logs/fetch.log",
+    retries: 0
+    conda:
+        ENV
+    resources:
+        **rule_resources("fetch"),
     params:
         url=archive_url(),
         md5=CFG["dataset"]["md5"],
         record_api=CFG["dataset"].get("record_api"),
-    retries: 0
-    resources:
-        **rule_resources("fetch"),
-    conda:
-        ENV
     script:
         "../scripts/fetch.py"
 
@@ -44,10 +44,10 @@ rule extract:
         root=directory(f"{RESULTS}/data"),
     log:
         f"{RESULTS}/logs/extract.log",
-    resources:
-        **rule_resources("extract"),
     conda:
         ENV
+    resources:
+        **rule_resources("extract"),
     script:
         "../scripts/extract.py"
 
@@ -77,6 +77,10 @@ rule decode:
         errors=f"{RESULTS}/audio/shard{{shard}}.errors.tsv",
     log:
         f"{RESULTS}/logs/decode/shard{{shard}}.log",
+    conda:
+        ENV
+    resources:
+        **rule_resources("decode"),
     params:
         shard=lambda wildcards: int(wildcards.shard),
         shards=len(SHARDS),
@@ -84,10 +88,6 @@ rule decode:
         start=CFG["audio"]["start"],
         duration=CFG["audio"]["duration"],
         on_error=CFG["audio"]["on_error"],
-    resources:
-        **rule_resources("decode"),
-    conda:
-        ENV
     script:
         "../scripts/decode.py"
 
@@ -99,9 +99,9 @@ rule decode_errors:
         f"{RESULTS}/decode_errors.tsv",
     log:
         f"{RESULTS}/logs/decode_errors.log",
-    params:
-        on_error=CFG["audio"]["on_error"],
     conda:
         ENV
+    params:
+        on_error=CFG["audio"]["on_error"],
     script:
         "../scripts/decode_errors.py"

@@ -13,13 +13,13 @@ rule evaluate:
         metrics_evaluation=f"{RESULTS}/runs/{{variant}}/seed{{seed}}/metrics_evaluation.json",
     log:
         f"{RESULTS}/logs/evaluate/{{variant}}/seed{{seed}}.log",
-    params:
-        batch_size=CFG["training"]["eval_batch_size"],
-        device="auto",
+    conda:
+        ENV
     threads: CFG["training"]["threads"]
     resources:
         **rule_resources("evaluate", gpu=1, runtime=60, mem_mb=16000),
-    conda:
-        ENV
+    params:
+        batch_size=CFG["training"]["eval_batch_size"],
+        device="auto",
     script:
         "../scripts/evaluate.py"

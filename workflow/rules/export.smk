@@ -10,12 +10,12 @@ rule export_best_model:
         directory(f"{RESULTS}/best_model"),
     log:
         f"{RESULTS}/logs/export_best_model.log",
-    params:
-        metric="macro_f1",
+    conda:
+        ENV
     threads: 1
     resources:
         **rule_resources("export_best_model", runtime=10, mem_mb=1000),
-    conda:
-        ENV
+    params:
+        metric="macro_f1",
     script:
         "../scripts/export_best_model.py"

@@ -8,13 +8,13 @@ rule features:
         features=directory(f"{RESULTS}/features/shard{{shard}}"),
     log:
         f"{RESULTS}/logs/features/shard{{shard}}.log",
+    conda:
+        ENV
+    resources:
+        **rule_resources("features"),
     params:
         settings={k: CFG["features"][k] for k in ("num_mel_bins", "mean", "std")},
         device=CFG["features"]["device"],
         batch_size=CFG["features"]["batch_size"],
-    resources:
-        **rule_resources("features"),
-    conda:
-        ENV
     script:
         "../scripts/features.py"

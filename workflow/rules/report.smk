@@ -20,12 +20,12 @@ rule report:
         },
     log:
         f"{RESULTS}/logs/report.log",
+    conda:
+        ENV
+    resources:
+        **rule_resources("report"),
     params:
         variants=[variant for variant, _ in RUNS],
         seeds=[seed for _, seed in RUNS],
-    resources:
-        **rule_resources("report"),
-    conda:
-        ENV
     script:
         "../scripts/report.py"

@@ -6,11 +6,11 @@ rule create_checkpoint:
         directory(f"{RESULTS}/checkpoint"),
     log:
         f"{RESULTS}/logs/create_checkpoint.log",
+    conda:
+        ENV
     params:
         ast=CFG["model"]["create"],
         settings={k: CFG["features"][k] for k in ("num_mel_bins", "mean", "std")},
-    conda:
-        ENV
     script:
         "../scripts/create_checkpoint.py"
 
@@ -26,15 +26,15 @@ rule train:
         summary=f"{RESULTS}/runs/{{variant}}/seed{{seed}}/train_summary.json",
     log:
         f"{RESULTS}/logs/train/{{variant}}/seed{{seed}}.log",
+    conda:
+        ENV
+    threads: CFG["training"]["threads"]
+    resources:
+        **rule_resources("train", gpu=1, runtime=240, mem_mb=32000),
     params:
         checkpoint=checkpoint_name(),
         recipe=lambda wildcards: variant_training(CFG, wildcards.variant),
         settings={k: CFG["features"][k] for k in ("num_mel_bins", "mean", "std")},
         work_dir=lambda wildcards: f"{RESULTS}/checkpoints/{wildcards.variant}/seed{wildcards.seed}",
-    threads: CFG["training"]["threads"]
-    resources:
-        **rule_resources("train", gpu=1, runtime=240, mem_mb=32000),
-    conda:
-        ENV
     script:
         "../scripts/train.py"

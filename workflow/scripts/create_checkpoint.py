@@ -1,4 +1,5 @@
 """Snakemake adapter: create the small local AST checkpoint of the demo preset."""
+
 from pathlib import Path
 
 from astgenre.features import FbankSettings

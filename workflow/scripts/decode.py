@@ -1,4 +1,5 @@
 """Snakemake adapter: decode one shard of the tracks to 16 kHz mono .npy excerpts."""
+
 from pathlib import Path
 
 from astgenre.audio import decode_tracks

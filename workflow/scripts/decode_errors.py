@@ -1,4 +1,5 @@
 """Snakemake adapter: gather the decode errors of all shards into one table."""
+
 import pandas as pd
 
 from astgenre.logs import log_to

@@ -1,4 +1,5 @@
 """Snakemake adapter: predict the development and evaluation splits with one run's model."""
+
 from pathlib import Path
 
 import torch

@@ -1,4 +1,5 @@
 """Snakemake adapter: copy the model of the best run (development metric) to results/<study>/best_model."""
+
 import logging
 from pathlib import Path
 

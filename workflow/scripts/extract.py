@@ -1,4 +1,5 @@
 """Snakemake adapter: extract the archive safely."""
+
 from pathlib import Path
 
 from astgenre.dataset import extract_archive

@@ -1,4 +1,5 @@
 """Snakemake adapter: AST log-mel features of one shard."""
+
 from pathlib import Path
 
 import torch

@@ -1,4 +1,5 @@
 """Snakemake adapter: download (or link) the archive and verify its checksum."""
+
 from pathlib import Path
 
 from astgenre.download import fetch_archive

@@ -1,4 +1,5 @@
 """Snakemake adapter: generate the synthetic demo archive."""
+
 from pathlib import Path
 
 from astgenre.logs import log_to

@@ -1,4 +1,5 @@
 """Snakemake adapter: index every track of the three splits with its tracklist label."""
+
 import json
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """Snakemake adapter: fine-tune one (variant, seed) run; with more than one GPU, under torchrun on this node."""
+
 from dataclasses import asdict
 from pathlib import Path
 
@@ -23,6 +24,8 @@ spec = dict(
 )
 gpus = int(snakemake.resources.get("gpu", 0))
 if gpus > 1:
-    launch_distributed(dict(spec, settings=asdict(spec["settings"])), gpus, Path(snakemake.params.work_dir) / "spec.json")
+    launch_distributed(
+        dict(spec, settings=asdict(spec["settings"])), gpus, Path(snakemake.params.work_dir) / "spec.json"
+    )
 else:
     train_run(**spec)

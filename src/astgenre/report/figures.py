@@ -48,12 +48,12 @@ def _save(fig: Figure, path: Path) -> Path:
 
 def variant_palette(variants: Sequence[str]) -> dict[str, tuple]:
     """One colour per variant, the same in every figure."""
-    return dict(zip(variants, sns.color_palette("colorblind", len(variants))))
+    return dict(zip(variants, sns.color_palette("colorblind", len(variants)), strict=False))
 
 
 def class_palette() -> dict[str, tuple]:
     """One colour per class (display names)."""
-    return dict(zip(CLASS_TITLES, sns.color_palette("Dark2", len(CLASSES))))
+    return dict(zip(CLASS_TITLES, sns.color_palette("Dark2", len(CLASSES)), strict=False))
 
 
 def _grid(n_panels: int, max_columns: int) -> tuple[int, int]:
@@ -72,7 +72,7 @@ def roc_figure(tracks: pd.DataFrame, variant: str, path: Path) -> Path:
         ax = fig.add_subplot()
         colours = class_palette()
         probs = tracks.loc[:, list(PROB_COLUMNS)].to_numpy(dtype=float)
-        for k, (cls, title) in enumerate(zip(CLASSES, CLASS_TITLES)):
+        for k, (cls, title) in enumerate(zip(CLASSES, CLASS_TITLES, strict=False)):
             positive = (tracks["label"] == cls).to_numpy()
             if positive.all() or not positive.any():
                 ax.plot([], [], color=colours[title], label=f"{title} (AUC undefined: no negatives/positives)")
@@ -102,7 +102,7 @@ def confusion_figure(tracks: pd.DataFrame, variants: Sequence[str], path: Path, 
         fig = Figure(figsize=(4.6 * n_cols + (0.8 if normalized else 0), 4.3 * n_rows + 0.4), layout="constrained")
         axes = np.atleast_1d(fig.subplots(n_rows, n_cols, squeeze=False)).ravel()
         image = None
-        for i, (ax, variant) in enumerate(zip(axes, variants)):
+        for i, (ax, variant) in enumerate(zip(axes, variants, strict=False)):
             subset = tracks[tracks["variant"] == variant]
             matrix = pd.crosstab(
                 pd.Categorical(subset["label"], categories=CLASSES),
@@ -159,8 +159,16 @@ def recall_figure(runs: pd.DataFrame, variants: Sequence[str], path: Path) -> Pa
     with _style():
         fig = Figure(figsize=(4.0 + len(CLASSES) * (0.5 + 0.25 * len(variants)), 4.8), layout="constrained")
         ax = fig.add_subplot()
-        layers = dict(data=long, x="class", y="recall", hue="variant", hue_order=list(variants),
-                      order=CLASS_TITLES, palette=palette, ax=ax)
+        layers = dict(
+            data=long,
+            x="class",
+            y="recall",
+            hue="variant",
+            hue_order=list(variants),
+            order=CLASS_TITLES,
+            palette=palette,
+            ax=ax,
+        )
         sns.barplot(**layers, errorbar="sd", capsize=0.1, err_kws={"linewidth": 1})
         sns.stripplot(**layers, dodge=True, size=3.5, edgecolor="black", linewidth=0.5, legend=False)
         ax.yaxis.set_major_formatter(PERCENT)
@@ -236,7 +244,9 @@ def forest_figure(table: pd.DataFrame, reference: float | None, path: Path) -> P
         if reference is not None:
             low, high = ax.get_xlim()
             ax.set_xlim(min(low, reference - 0.01), max(high, reference + 0.01))
-        ax.set_yticks(range(len(variants)), labels=[f"{v} (n={n})" for v, n in zip(variants, table["n_seeds"])])
+        ax.set_yticks(
+            range(len(variants)), labels=[f"{v} (n={n})" for v, n in zip(variants, table["n_seeds"], strict=False)]
+        )
         ax.set_ylim(len(variants) - 0.5, -0.5)
         ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=1))
         ax.set_xlabel("accuracy")
@@ -259,7 +269,7 @@ def training_curves_figure(history: pd.DataFrame, variants: Sequence[str], path:
     """Training loss and development macro-F1 against epoch, one column per variant, one line per seed."""
     rows = (("train_loss", "training loss"), ("dev_macro_f1", "development macro-F1"))
     seeds = sorted(history["seed"].unique())
-    seed_palette = dict(zip(seeds, sns.color_palette("viridis", len(seeds))))
+    seed_palette = dict(zip(seeds, sns.color_palette("viridis", len(seeds)), strict=False))
     history = history.assign(x=history["epoch"].where(history["epoch"].notna(), history["step"]))
     x_label = "epoch" if history["epoch"].notna().all() else "epoch (step where no epoch)"
     with _style():
@@ -347,7 +357,7 @@ def variants_figure(runs: pd.DataFrame, variants: Sequence[str], path: Path) -> 
     with _style():
         fig = Figure(figsize=(11.0, 1.6 + 0.5 * len(variants)), layout="constrained")
         axes = fig.subplots(1, len(metrics), sharey=True, squeeze=False)[0]
-        for ax, (column, title) in zip(axes, metrics.items()):
+        for ax, (column, title) in zip(axes, metrics.items(), strict=False):
             data = long[long["metric"] == column]
             means = data.groupby("variant", sort=False)["value"].mean().reindex(variants)
             sns.stripplot(

@@ -97,7 +97,7 @@ def validate_runs(runs: pd.DataFrame) -> pd.DataFrame:
     runs["seed"] = runs["seed"].astype(int)
     duplicated = runs[runs.duplicated(["variant", "seed"], keep=False)]
     if not duplicated.empty:
-        pairs = sorted(set(zip(duplicated["variant"], duplicated["seed"])))
+        pairs = sorted(set(zip(duplicated["variant"], duplicated["seed"], strict=False)))
         raise ValueError(f"runs table lists these (variant, seed) runs more than once: {pairs}")
     return runs.reset_index(drop=True)
 

@@ -164,7 +164,7 @@ def comparison_table(study: StudyRuns, runs: pd.DataFrame, baseline: str) -> pd.
 
 def _by_seed(runs: pd.DataFrame, variant: str, column: str) -> dict[int, float]:
     group = runs[runs["variant"] == variant]
-    return dict(zip(group["seed"].astype(int), group[column].astype(float)))
+    return dict(zip(group["seed"].astype(int), group[column].astype(float), strict=False))
 
 
 def _pooled_mcnemar(predictions: pd.DataFrame, baseline: str, variant: str, seeds: Sequence[int]) -> TestResult:
