@@ -117,3 +117,24 @@ def test_exported_model_is_what_predict_loads(tmp_path):
     exported = predict_files([song], out, device="cpu", workers=0)
     original = predict_files([song], runs[1], device="cpu", workers=0)
     assert exported.drop(columns="file").equals(original.drop(columns="file"))
+
+
+def test_an_export_whose_copy_differs_from_the_run_is_refused(tmp_path, monkeypatch):
+    import shutil
+
+    import astgenre.export as export
+
+    runs = [make_run(tmp_path, "none", 0, {"macro_f1": 0.5})]
+    original = shutil.copytree
+
+    def corrupting_copytree(source, target, **kwargs):
+        original(source, target, **kwargs)
+        weights = Path(target) / "model.safetensors"
+        data = bytearray(weights.read_bytes())
+        data[-1] ^= 1
+        weights.write_bytes(bytes(data))
+
+    monkeypatch.setattr(export.shutil, "copytree", corrupting_copytree)
+    with pytest.raises(OSError, match="model.safetensors"):
+        export.export_best_model(runs, tmp_path / "best")
+    assert not (tmp_path / "best").exists()

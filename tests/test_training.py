@@ -4,22 +4,24 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
+from safetensors.torch import load_file, save_file
+from transformers import ASTConfig, ASTForAudioClassification
 
 from astgenre.config import load_study, variant_training
 from astgenre.dataset import INDEX_COLUMNS, write_index
 from astgenre.evaluation import evaluate_run
 from astgenre.features import FbankSettings
 from astgenre.labels import CLASSES
-from astgenre.model import create_checkpoint, load_classifier
-from astgenre.training import last_complete_checkpoint, launch_distributed, train_run
+from astgenre.model import CheckpointMismatch, create_checkpoint, load_classifier
+from astgenre.training import last_complete_checkpoint, launch_distributed, layerwise_param_groups, train_run
 
 TINY_AST = dict(
     hidden_size=32,
@@ -113,6 +115,87 @@ def test_train_then_evaluate(study, recipe, tmp_path):
     assert json.loads((tmp_path / "metrics.json").read_text())["split"] == "evaluation"
 
 
+class ScriptedSelection:
+    """Stands in for the development metrics during training: the first distinct predictions score 0.9, each later
+    distinct set 0.1 less, and predictions seen before score what they scored then. Epoch 1 is thus the best
+    epoch whatever the data, and a model whose predictions equal epoch 1's scores 0.9 again."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[np.ndarray, float]] = []
+
+    def __call__(self, labels, probs) -> dict:
+        probs = np.asarray(probs)
+        value = next((v for p, v in self.seen if np.array_equal(p, probs)), None)
+        if value is None:
+            value = 0.9 - 0.1 * len(self.seen)
+            self.seen.append((probs.copy(), value))
+        return dict.fromkeys(("accuracy", "macro_f1", "balanced_accuracy", "weighted_f1"), value)
+
+
+def test_the_saved_model_is_the_selected_checkpoint_not_the_last_epoch(study, recipe, tmp_path, monkeypatch):
+    """Epoch 1 of 3 is selected; the saved model must predict development exactly as epoch 1 did (it was a hybrid
+    of the last epoch's encoder and the best epoch's embeddings and head before the fix)."""
+    import astgenre.training as training
+
+    scripted = ScriptedSelection()
+    monkeypatch.setattr(training, "track_metrics", scripted)
+    summary = run(study, tmp_path, dict(recipe, epochs=3, early_stopping_patience=None))
+    assert len(scripted.seen) == 3  # three distinct epochs; the final check saw epoch 1's predictions again
+    assert summary["best_dev_metric"] == pytest.approx(0.9) and summary["selected_dev_metric"] == pytest.approx(0.9)
+    assert summary["selected_epoch"] == pytest.approx(1) and summary["epochs_run"] == pytest.approx(3)
+    history = pd.read_csv(tmp_path / "history.tsv", sep="\t")
+    selected = history[history["step"] == summary["selected_step"]].dropna(subset=["dev_macro_f1"])
+    assert selected["dev_macro_f1"].tolist() == pytest.approx([0.9])
+    evaluate_run(
+        index_path=study[0],
+        feature_dirs=[study[1]],
+        model_dir=tmp_path / "model",
+        split="development",
+        predictions_path=tmp_path / "dev.tsv",
+        metrics_path=tmp_path / "dev.json",
+        device="cpu",
+    )
+    saved = pd.read_csv(tmp_path / "dev.tsv", sep="\t")[[f"prob_{c}" for c in CLASSES]].to_numpy()
+    epoch1, last = scripted.seen[0][0], scripted.seen[2][0]
+    np.testing.assert_allclose(saved, epoch1, atol=1e-5)
+    assert np.abs(saved - last).max() > 1e-3  # the test can tell the selected epoch from the last one
+
+
+def test_a_checkpoint_with_a_missing_or_renamed_tensor_is_refused_naming_the_file(study, recipe, tmp_path):
+    run(study, tmp_path, dict(recipe, epochs=1))
+    path = tmp_path / "model" / "model.safetensors"
+    tensors = load_file(str(path))
+    key = next(k for k in tensors if k.endswith("output.dense.weight"))
+    for damage in ("missing", "renamed"):
+        broken = dict(tensors)
+        value = broken.pop(key)
+        if damage == "renamed":
+            broken[key.replace("output.dense", "output.dens")] = value
+        save_file(broken, str(path), metadata={"format": "pt"})
+        with pytest.raises(CheckpointMismatch) as error:
+            load_classifier(tmp_path / "model")
+        assert str(path) in str(error.value) and "missing from the checkpoint (1)" in str(error.value)
+        assert ("output.dens.weight" in str(error.value)) == (damage == "renamed")
+
+
+def test_layer_decay_reaches_every_encoder_layer():
+    model = ASTForAudioClassification(ASTConfig(**dict(TINY_AST, num_hidden_layers=3, num_labels=6)))
+    groups = layerwise_param_groups(model, lr=1.0, decay=0.5, weight_decay=0.1)
+    lr_of = {id(p): g["lr"] for g in groups for p in g["params"]}
+    names = dict(model.named_parameters())
+    assert len(lr_of) == len(names)
+    for name, param in names.items():
+        if name.startswith("classifier."):
+            expected = 1.0
+        elif ".embeddings." in name:
+            expected = 0.5**4
+        elif ".layers." in name:
+            expected = 0.5 ** (3 - int(name.split(".layers.")[1].split(".")[0]))
+        else:
+            expected = 1.0  # the final layer norm
+        assert lr_of[id(param)] == expected, name
+
+
 def test_training_never_reads_the_evaluation_split(study, recipe, tmp_path, monkeypatch):
     import astgenre.training as training
 
@@ -155,32 +238,98 @@ def test_variants_run(study, recipe, tmp_path, variant, extra):
     assert (tmp_path / "model" / "model.safetensors").exists()
 
 
-def test_killed_run_resumes_from_its_last_checkpoint(study, recipe, tmp_path):
-    """Kill a training process after its first checkpoint; calling again resumes instead of starting over."""
-    args = dict(index=str(study[0]), features=str(study[1]), out=str(tmp_path), recipe=dict(recipe, epochs=40))
-    script = tmp_path / "train.py"
-    script.write_text(
-        "import json, sys\nfrom pathlib import Path\n"
-        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
-        "from test_training import run\n"
-        "a = json.loads(sys.argv[1])\n"
-        "run((Path(a['index']), Path(a['features'])), Path(a['out']), a['recipe'])\n"
+KILLER = """
+import json, os, signal, sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+import astgenre.training as training
+from test_training import run
+
+args = json.loads(sys.argv[1])
+original = training.WindowTrainer._save_checkpoint
+
+
+def save_then_die(self, *a, **k):
+    original(self, *a, **k)
+    if self.state.epoch >= args["kill_after_epoch"]:
+        os.kill(os.getpid(), signal.SIGKILL)  # as a scheduler's kill: no clean-up of any kind
+
+
+training.WindowTrainer._save_checkpoint = save_then_die
+run((Path(args["index"]), Path(args["features"])), Path(args["out"]), args["recipe"], seed=args["seed"])
+"""
+
+
+def train_until_killed(study, out: Path, recipe, seed: int, kill_after_epoch: int) -> None:
+    """Train in a subprocess that kills itself right after the checkpoint of epoch `kill_after_epoch`."""
+    script = out / "killer.py"
+    out.mkdir(parents=True, exist_ok=True)
+    script.write_text(KILLER.format(tests=str(Path(__file__).parent)))
+    args = dict(index=str(study[0]), features=str(study[1]), out=str(out), recipe=recipe, seed=seed)
+    proc = subprocess.run(
+        [sys.executable, str(script), json.dumps(dict(args, kill_after_epoch=kill_after_epoch))],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
-    proc = subprocess.Popen(
-        [sys.executable, str(script), json.dumps(args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+    assert not (out / "model").exists() and list((out / "work").glob("checkpoint-*"))
+
+
+def killed_then_resumed(study, out: Path, recipe, seed: int, kill_after_epoch: int) -> dict:
+    """Killed after the checkpoint of epoch `kill_after_epoch`, then train_run called again here: it resumes."""
+    train_until_killed(study, out, recipe, seed, kill_after_epoch)
+    return run(study, out, recipe, seed=seed)
+
+
+def weights(model_dir: Path) -> dict:
+    return load_file(str(model_dir / "model.safetensors"))
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"windows_per_track": 3},  # 9 steps an epoch, a log every 2 steps: a loss carried over the checkpoint
+        {"weighting": "balanced_sampler", "mixup": 0.4, "layer_decay": 0.75},
+    ],
+    ids=["random-windows", "balanced-sampler-mixup-layer-decay"],
+)
+def test_a_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(study, recipe, tmp_path, changes):
+    """Killed right after its epoch-2 checkpoint and resumed: model, optimizer, scheduler, RNG and data order are
+    restored, so the saved model equals an uninterrupted run's bit for bit (CPU, one thread), and so does the log."""
+    recipe = dict(recipe, epochs=4, early_stopping_patience=None, **changes)
+    resumed = killed_then_resumed(study, tmp_path / "resumed", recipe, seed=5, kill_after_epoch=2)
+    whole = run(study, tmp_path / "whole", recipe, seed=5)
+    assert resumed["resumed_from"] and resumed["resumed_from"].startswith("checkpoint-")
+    assert whole["resumed_from"] is None
+    assert resumed["epochs_run"] == pytest.approx(4) and resumed["global_steps"] == whole["global_steps"]
+    a, b = weights(tmp_path / "resumed" / "model"), weights(tmp_path / "whole" / "model")
+    assert a.keys() == b.keys()
+    different = [key for key in a if not torch.equal(a[key], b[key])]
+    assert not different, f"{len(different)} of {len(a)} tensors differ, e.g. {different[:3]}"
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "resumed" / "history.tsv", sep="\t"),
+        pd.read_csv(tmp_path / "whole" / "history.tsv", sep="\t"),
+        check_exact=True,
     )
-    work = tmp_path / "work"
-    deadline = time.time() + 120
-    while time.time() < deadline and not list(work.glob("checkpoint-*/trainer_state.json")):
-        time.sleep(0.2)
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert list(work.glob("checkpoint-*")), "no checkpoint was written before the kill"
-    assert not (tmp_path / "model").exists()
-    summary = run(study, tmp_path, dict(recipe, epochs=40))
-    assert summary["resumed_from"] and summary["resumed_from"].startswith("checkpoint-")
-    assert summary["epochs_run"] == pytest.approx(40)
+    for key in ("best_dev_metric", "best_checkpoint", "selected_epoch", "selected_dev_metric"):
+        assert resumed[key] == whole[key], key
+
+
+def test_resuming_from_a_checkpoint_with_a_renamed_tensor_fails_naming_it(study, recipe, tmp_path):
+    recipe = dict(recipe, epochs=3, early_stopping_patience=None)
+    out = tmp_path / "run"
+    train_until_killed(study, out, recipe, seed=0, kill_after_epoch=1)
+    checkpoint = next((out / "work").glob("checkpoint-*"))
+    tensors = load_file(str(checkpoint / "model.safetensors"))
+    key = next(k for k in tensors if k.endswith("attention.attention.query.weight"))
+    tensors[key.replace(".query.", ".quer.")] = tensors.pop(key)
+    save_file(tensors, str(checkpoint / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(CheckpointMismatch) as error:
+        run(study, out, recipe)
+    message = str(error.value)
+    assert str(checkpoint / "model.safetensors") in message
+    assert "quer.weight" in message and "q_proj.weight" in message  # the unexpected and the missing key
 
 
 def test_two_ranks_under_torchrun_train_data_parallel(study, recipe, tmp_path, monkeypatch):

@@ -89,6 +89,22 @@ def test_predictions_and_metrics(demo):
             assert summary["best_dev_metric"] is not None
 
 
+def test_every_run_saved_the_checkpoint_it_selected(demo):
+    """The saved model's development score (evaluate rule, from the model files) equals the score of the selected
+    epoch in history.tsv and best_dev_metric in train_summary.json, for every run: no hybrid models."""
+    for run in sorted((demo / "results/demo/runs").glob("*/seed*")):
+        summary = json.loads((run / "train_summary.json").read_text())
+        metric = summary["select_metric"]
+        saved = json.loads((run / "metrics_development.json").read_text())[metric]
+        history = pd.read_csv(run / "history.tsv", sep="\t").dropna(subset=[f"dev_{metric}"])
+        selected = history[history["step"] == summary["selected_step"]]
+        assert len(selected) == 1, f"{run}: no single development row at step {summary['selected_step']}"
+        assert summary["best_checkpoint"] == f"checkpoint-{summary['selected_step']}"
+        assert history[f"dev_{metric}"].max() == pytest.approx(summary["best_dev_metric"], abs=1e-12)
+        for value in (selected[f"dev_{metric}"].iloc[0], summary["best_dev_metric"], summary["selected_dev_metric"]):
+            assert saved == pytest.approx(value, abs=1e-9), f"{run}: saved model {saved}, selected epoch {value}"
+
+
 def test_report(demo):
     report = demo / "results/demo/report"
     table = pd.read_csv(report / "table.csv")

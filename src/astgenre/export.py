@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import filecmp
 import json
 import math
 import shutil
@@ -77,6 +78,16 @@ def export_best_model(run_dirs: Sequence[Path], out_dir: Path, metric: str = "ma
     return summary
 
 
+def _check_copy(source: Path, copy: Path) -> None:
+    """Raise unless copy holds every file of source with the same bytes (and nothing else)."""
+    names = sorted(str(p.relative_to(source)) for p in source.rglob("*") if p.is_file())
+    copied = sorted(str(p.relative_to(copy)) for p in copy.rglob("*") if p.is_file())
+    differ = [name for name in names if not filecmp.cmp(source / name, copy / name, shallow=False)]
+    if names != copied or differ:
+        changed = differ or sorted(set(names) ^ set(copied))
+        raise OSError(f"copying {source} to {copy} changed {changed}; check the disk and export again")
+
+
 def _copy_atomic(source: Path, target: Path, extra_files: dict[str, str]) -> None:
     """Copy directory source to target with extra files, via a temporary sibling renamed into place."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -85,6 +96,7 @@ def _copy_atomic(source: Path, target: Path, extra_files: dict[str, str]) -> Non
     try:
         built = staging / target.name
         shutil.copytree(source, built)
+        _check_copy(source, built)
         for name, text in extra_files.items():
             (built / name).write_text(text)
         if target.exists():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from .dataset import read_index
 from .features import FbankSettings
 from .labels import CLASSES, LABEL2ID
 from .metrics import track_metrics
-from .model import load_for_finetuning, save_run_info
+from .model import check_weights_equal, load_for_finetuning, load_weights_into, save_run_info, weights_file
 from .weighting import class_weights, sample_weights, weighted_cross_entropy
 
 log = logging.getLogger(__name__)
@@ -43,40 +44,75 @@ HISTORY_COLUMNS = [
 ]
 
 
-class MixupCollator:
-    """Stack windows; with alpha > 0, mix pairs of windows and their one-hot labels (Zhang et al., 2018)."""
+def stack_windows(batch: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The data collator: windows and labels stacked into a batch."""
+    return {
+        "input_values": torch.stack([item["input_values"] for item in batch]),
+        "labels": torch.stack([item["labels"] for item in batch]),
+    }
 
-    def __init__(self, alpha: float = 0.0, n_classes: int = len(CLASSES)) -> None:
-        self.alpha = alpha
-        self.n_classes = n_classes
 
-    def __call__(self, batch: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-        x = torch.stack([item["input_values"] for item in batch])
-        y = torch.stack([item["labels"] for item in batch])
-        if self.alpha <= 0 or len(batch) < 2:
-            return {"input_values": x, "labels": y}
-        lam = float(np.random.beta(self.alpha, self.alpha))
-        perm = torch.randperm(len(batch))
-        onehot = torch.nn.functional.one_hot(y, self.n_classes).float()
-        return {"input_values": lam * x + (1 - lam) * x[perm], "labels": lam * onehot + (1 - lam) * onehot[perm]}
+def mixup(inputs: dict[str, torch.Tensor], alpha: float, n_classes: int = len(CLASSES)) -> dict[str, torch.Tensor]:
+    """Mix pairs of windows of a training batch and their one-hot labels (Zhang et al., 2018); alpha <= 0: as is.
+
+    Applied in the training step only: the development batches that select the checkpoint are never mixed.
+    """
+    x, y = inputs["input_values"], inputs["labels"]
+    if alpha <= 0 or len(x) < 2:
+        return inputs
+    lam = float(np.random.beta(alpha, alpha))
+    perm = torch.randperm(len(x)).to(x.device)
+    onehot = torch.nn.functional.one_hot(y, n_classes).to(x.dtype)
+    return {**inputs, "input_values": lam * x + (1 - lam) * x[perm], "labels": lam * onehot + (1 - lam) * onehot[perm]}
+
+
+class EpochWeightedSampler(WeightedRandomSampler):
+    """WeightedRandomSampler whose draws depend on (seed, epoch) only, so that a resumed run draws what an
+    uninterrupted one would (the Trainer calls set_epoch before each epoch)."""
+
+    def __init__(self, weights: np.ndarray, seed: int) -> None:
+        super().__init__(torch.as_tensor(weights, dtype=torch.double), len(weights), generator=torch.Generator())
+        self.seed = seed
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.generator.manual_seed(self.seed + int(epoch))
 
 
 class WindowTrainer(Trainer):
-    """Trainer whose only change is an optional class-balanced training sampler."""
+    """The Trainer with an optional class-balanced training sampler, mixup in the training step, and strict
+    weight loading: the best-model reload and resume load every tensor through ``from_pretrained`` or fail
+    (:func:`astgenre.model.load_weights_into`).
+    """
 
-    def __init__(self, *args: Any, balanced_weights: np.ndarray | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, balanced_weights: np.ndarray | None = None, mixup_alpha: float = 0.0, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.balanced_weights = balanced_weights
+        self.mixup_alpha = mixup_alpha
+
+    def training_step(self, model: torch.nn.Module, inputs: dict[str, torch.Tensor], *args: Any, **kwargs: Any):
+        return super().training_step(model, mixup(inputs, self.mixup_alpha), *args, **kwargs)
 
     def _get_train_sampler(self, train_dataset=None):  # noqa: ANN001 - Trainer's signature
         if self.balanced_weights is None:
             return super()._get_train_sampler(train_dataset)
-        generator = torch.Generator().manual_seed(
-            self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        return EpochWeightedSampler(
+            self.balanced_weights, self.args.data_seed if self.args.data_seed is not None else self.args.seed
         )
-        return WeightedRandomSampler(
-            torch.as_tensor(self.balanced_weights, dtype=torch.double), len(self.balanced_weights), generator=generator
-        )
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: torch.nn.Module | None = None) -> None:
+        target = self.accelerator.unwrap_model(model if model is not None else self.model)
+        load_weights_into(target, resume_from_checkpoint)
+
+    def _load_best_model(self) -> None:
+        log.info("loading the selected checkpoint %s (%s)", self.state.best_model_checkpoint, self.state.best_metric)
+        load_weights_into(self.accelerator.unwrap_model(self.model), self.state.best_model_checkpoint)
+
+
+# Encoder layer of a parameter: `layers.N.` in memory (transformers 5), `encoder.layer.N.` in saved files.
+_LAYER_NUMBER = re.compile(r"\.layers?\.(\d+)\.")
 
 
 def layerwise_param_groups(
@@ -89,10 +125,11 @@ def layerwise_param_groups(
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
+        layer = _LAYER_NUMBER.search(name)
         if ".embeddings." in name or name.startswith("audio_spectrogram_transformer.embeddings"):
             depth = n_layers + 1
-        elif ".layer." in name:
-            depth = n_layers - int(name.split(".layer.")[1].split(".")[0])
+        elif layer:
+            depth = n_layers - int(layer.group(1))
         elif name.startswith("audio_spectrogram_transformer."):
             depth = 0  # final layernorm
         else:
@@ -278,7 +315,8 @@ def train_run(
     trainer = WindowTrainer(
         model=model,
         args=args,
-        data_collator=MixupCollator(recipe["mixup"]),
+        data_collator=stack_windows,
+        mixup_alpha=recipe["mixup"],
         train_dataset=train_set,
         eval_dataset=dev_set,
         compute_loss_func=compute_loss,
@@ -296,11 +334,13 @@ def train_run(
         log.info("resuming from %s", resume)
     started = time.time()
     result = trainer.train(resume_from_checkpoint=resume)
+    selected = verify_selection(trainer, recipe["select_metric"])
 
     model_dir = Path(model_dir)
     trainer.save_model(str(model_dir))
     if not trainer.is_world_process_zero():
         return {}
+    check_weights_equal(trainer.model, weights_file(model_dir))
     save_run_info(
         model_dir,
         {
@@ -324,9 +364,10 @@ def train_run(
         "seed": seed,
         "select_metric": recipe["select_metric"],
         "best_dev_metric": trainer.state.best_metric,
-        "best_checkpoint": Path(trainer.state.best_model_checkpoint).name
-        if trainer.state.best_model_checkpoint
-        else None,
+        "best_checkpoint": Path(trainer.state.best_model_checkpoint).name,
+        "selected_step": selected["step"],
+        "selected_epoch": selected["epoch"],
+        "selected_dev_metric": selected["value"],
         "epochs_run": trainer.state.epoch,
         "global_steps": trainer.state.global_step,
         "resumed_from": Path(resume).name if resume else None,
@@ -340,6 +381,31 @@ def train_run(
     Path(summary_path).write_text(json.dumps(summary, indent=2, default=str) + "\n")
     shutil.rmtree(work_dir, ignore_errors=True)
     return summary
+
+
+SELECTION_TOLERANCE = 1e-9
+"""How far the saved model's development score may lie from the score that selected its checkpoint."""
+
+
+def verify_selection(trainer: Trainer, metric: str) -> dict[str, Any]:
+    """Evaluate the model the Trainer ended with on development and check that it scores what the selected
+    checkpoint scored when it was chosen; return {step, epoch, value} of the selected checkpoint.
+
+    Raises RuntimeError when the scores differ: the weights in memory are not those of the selected checkpoint.
+    """
+    state = trainer.state
+    if state.best_model_checkpoint is None or state.best_metric is None:
+        raise RuntimeError("training ended without a development evaluation: no checkpoint was selected")
+    step = int(Path(state.best_model_checkpoint).name.rsplit("-", 1)[1])
+    epoch = next((entry.get("epoch") for entry in state.log_history if entry.get("step") == step), None)
+    value = trainer.evaluate(metric_key_prefix="selected")[f"selected_{metric}"]
+    if abs(value - state.best_metric) > SELECTION_TOLERANCE:
+        raise RuntimeError(
+            f"the model after training scores development {metric} {value!r}, but the checkpoint it should be "
+            f"({state.best_model_checkpoint}, step {step}) scored {state.best_metric!r} when it was selected: "
+            "its weights were not restored completely"
+        )
+    return {"step": step, "epoch": epoch, "value": float(value)}
 
 
 def _checkpointing_argument(enabled: bool) -> dict[str, bool]:
