@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -27,13 +28,17 @@ from astgenre.report.runs import HISTORY_COLUMNS, PATH_COLUMNS, load_runs
 from astgenre.report.stats import (
     MCNEMAR_TEST,
     PAIRED_T_TEST,
+    PERMUTATION_TEST,
     WILCOXON_TEST,
     bootstrap_ci,
     describe,
+    equality_tolerance,
     mcnemar_exact,
+    paired_permutation_test,
     paired_seed_tests,
     t_interval,
 )
+from astgenre.report.tables import interval_cell
 
 REPO = Path(__file__).resolve().parents[1]
 LITERATURE = REPO / "workflow" / "report" / "literature.csv"
@@ -178,11 +183,108 @@ def test_paired_tests_match_scipy():
 
 @pytest.mark.parametrize(
     ("baseline", "variant", "reason"),
-    [({0: 0.8}, {0: 0.9}, "1 paired seed"), ({0: 0.8, 1: 0.7}, {0: 0.8, 1: 0.7}, "all paired differences are zero")],
+    [
+        ({0: 0.8}, {0: 0.9}, "1 paired seed"),
+        ({0: 0.8, 1: 0.7}, {0: 0.9, 1: 0.75}, "too few seeds: 2 paired seed(s)"),
+        ({0: 0.8, 1: 0.7, 2: 0.6}, {0: 0.8, 1: 0.7, 2: 0.6}, "all paired differences are zero"),
+    ],
 )
 def test_paired_tests_not_run_say_why(baseline, variant, reason):
     for result in paired_seed_tests(baseline, variant):
         assert math.isnan(result.p_value) and reason in result.note
+
+
+def test_differences_equal_up_to_float_noise_have_zero_variance():
+    """The demo's case: +2/75 on every seed, equal in exact arithmetic, 1e-16 apart in floating point."""
+    tolerance = equality_tolerance(75)
+    two = paired_seed_tests({0: 68 / 75, 1: 70 / 75}, {0: 70 / 75, 1: 72 / 75}, tolerance)
+    assert all(math.isnan(r.p_value) and r.note.startswith("too few seeds") for r in two)
+    baseline, variant = {0: 68 / 75, 1: 70 / 75, 2: 66 / 75}, {0: 70 / 75, 1: 72 / 75, 2: 68 / 75}
+    differences = [variant[s] - baseline[s] for s in range(3)]
+    assert len(set(differences)) > 1  # the float noise is real
+    t_result, w_result = paired_seed_tests(baseline, variant, tolerance)
+    assert math.isnan(t_result.p_value) and "zero variance" in t_result.note
+    assert w_result.p_value == pytest.approx(2 / 2**3)  # three positive differences: the exact floor
+    assert "smallest possible p with 3 nonzero difference(s): 0.25" in w_result.note
+
+
+def _wilcoxon_exact(differences) -> float:
+    """Two-sided exact signed-rank p by enumerating every sign pattern (no ties, no zeros in the fixture)."""
+    ranks = stats.rankdata(np.abs(differences))
+    observed = ranks[np.asarray(differences) > 0].sum()
+    patterns = itertools.product([0, 1], repeat=len(ranks))
+    totals = [sum(r for r, s in zip(ranks, signs, strict=True) if s) for signs in patterns]
+    centre = ranks.sum() / 2
+    return min(1.0, np.mean([abs(t - centre) >= abs(observed - centre) - 1e-12 for t in totals]))
+
+
+def _sign_flip_exact(d) -> float:
+    """Two-sided p of the sum of per-track differences by enumerating every sign pattern of the nonzero tracks."""
+    nonzero = [x for x in d if x]
+    observed = abs(sum(d))
+    patterns = itertools.product([1, -1], repeat=len(nonzero))
+    sums = [abs(sum(s * x for s, x in zip(signs, nonzero, strict=True))) for signs in patterns]
+    return float(np.mean([x >= observed for x in sums]))
+
+
+def _holm(p_values) -> list[float]:
+    order = np.argsort(p_values)
+    adjusted, running = np.empty(len(p_values)), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted.tolist()
+
+
+FIVE_SEEDS_BASELINE = {0: 0.800, 1: 0.812, 2: 0.790, 3: 0.805, 4: 0.798}
+FIVE_SEEDS_VARIANT = {0: 0.821, 1: 0.819, 2: 0.815, 3: 0.806, 4: 0.829}
+
+
+def test_five_seeds_tests_and_intervals_against_independent_computations():
+    """The full study's design (5 seeds): each p-value and interval recomputed from its textbook definition."""
+    d = np.array([FIVE_SEEDS_VARIANT[s] - FIVE_SEEDS_BASELINE[s] for s in range(5)])
+    t_result, w_result = paired_seed_tests(FIVE_SEEDS_BASELINE, FIVE_SEEDS_VARIANT, equality_tolerance(729))
+    t_expected = d.mean() / (d.std(ddof=1) / math.sqrt(5))
+    assert t_result.statistic == pytest.approx(t_expected, rel=1e-6)
+    assert t_result.p_value == pytest.approx(2 * stats.t.sf(abs(t_expected), df=4), rel=1e-6)
+    assert w_result.p_value == pytest.approx(_wilcoxon_exact(d)) and w_result.p_value == pytest.approx(0.0625)
+    values = list(FIVE_SEEDS_VARIANT.values())
+    half = stats.t.ppf(0.975, 4) * np.std(values, ddof=1) / math.sqrt(5)
+    assert t_interval(values) == pytest.approx((np.mean(values) - half, np.mean(values) + half))
+    # by hand: mean 0.818, sd sqrt(284e-6 / 4) = 0.0084261, half-width 2.7764 x 0.0084261 / sqrt(5) = 0.010462
+    assert t_interval(values) == pytest.approx((0.807538, 0.828462), abs=1e-6)
+
+
+def test_permutation_over_tracks_keeps_each_tracks_seeds_together():
+    """The same 4 tracks flip in each of 3 seeds: pooled McNemar would count 12 independent pairs (p = 2/4096);
+    the tracks are only 4, each 3 better under the variant, so the exact p is 2/16."""
+    baseline = np.ones((3, 50), dtype=bool)
+    baseline[:, :4] = False
+    variant = np.ones((3, 50), dtype=bool)
+    result = paired_permutation_test(baseline, variant)
+    assert result.test == PERMUTATION_TEST and result.statistic == 12 and result.discordant == (0, 12)
+    assert result.p_value == pytest.approx(2 / 16)
+    pooled = mcnemar_exact(baseline.ravel(), variant.ravel())
+    assert pooled.p_value == pytest.approx(2 / 4096)
+
+
+def test_permutation_with_one_seed_is_mcnemars_exact_test():
+    rng = np.random.default_rng(7)
+    baseline, variant = rng.random((1, 120)) < 0.7, rng.random((1, 120)) < 0.8
+    result = paired_permutation_test(baseline, variant)
+    assert result.p_value == pytest.approx(mcnemar_exact(baseline[0], variant[0]).p_value)
+
+
+def test_permutation_matches_enumeration_on_mixed_tracks():
+    rng = np.random.default_rng(11)
+    baseline = rng.random((5, 40)) < 0.75
+    variant = baseline.copy()
+    flips = rng.choice(40, size=12, replace=False)
+    variant[rng.integers(0, 5, 12), flips] ^= True
+    variant[rng.integers(0, 5, 12), flips] ^= True
+    d = variant.sum(axis=0).astype(int) - baseline.sum(axis=0).astype(int)
+    assert 0 < np.count_nonzero(d) <= 16
+    assert paired_permutation_test(baseline, variant).p_value == pytest.approx(_sign_flip_exact(d.tolist()))
 
 
 def test_mcnemar_exact_matches_statsmodels_and_binomial():
@@ -310,13 +412,42 @@ def test_comparison_against_none(full_report):
     out, _ = full_report
     comparison = pd.read_csv(out / "comparison.csv")
     assert set(comparison["variant"]) == {"inverse_frequency", "reference_replica"}
-    assert set(comparison["test"]) == {PAIRED_T_TEST, WILCOXON_TEST, MCNEMAR_TEST}
+    assert set(comparison["test"]) == {PAIRED_T_TEST, WILCOXON_TEST, PERMUTATION_TEST, MCNEMAR_TEST}
     mcnemar_rows = comparison[comparison["test"] == MCNEMAR_TEST]
-    assert (mcnemar_rows["metric"] == "accuracy").all() and (mcnemar_rows["n"] == 3 * 90).all()
+    assert (mcnemar_rows["metric"] == "accuracy").all() and (mcnemar_rows["n"] == 90).all()  # one seed each
+    assert sorted(mcnemar_rows["seed"].astype(int)) == [0, 0, 1, 1, 2, 2] and mcnemar_rows["p_holm"].isna().all()
+    permutation = comparison[comparison["test"] == PERMUTATION_TEST]
+    assert len(permutation) == 2 and (permutation["n"] == 90).all()
     assert comparison["p_value"].between(0, 1).all()
-    assert (comparison["p_holm"] >= comparison["p_value"] - 1e-12).all()
+    # Holm over the whole family the table shows: every test over seeds and over tracks, all variants and metrics
+    family = comparison[comparison["seed"].isna() & comparison["p_value"].notna()]
+    assert len(family) == 2 * 3 * 2 + 2
+    assert family["p_holm"].tolist() == pytest.approx(_holm(family["p_value"].to_numpy()))
     text = (out / "comparison.md").read_text()
-    assert "McNemar" in text and "Holm" in text
+    assert "McNemar" in text and "Holm" in text and "cannot go below p = 0.25 with 3 seeds" in text
+
+
+def test_permutation_row_recomputed_from_the_predictions(full_report, tmp_path_factory):
+    """The report's test over tracks equals a brute-force sign-flip enumeration on the run files' predictions."""
+    out, _ = full_report
+    runs = pd.read_csv(out / "runs.csv")
+    comparison = pd.read_csv(out / "comparison.csv")
+    row = comparison[(comparison["test"] == PERMUTATION_TEST) & (comparison["variant"] == "inverse_frequency")].iloc[0]
+    root = out.parent
+    correct = {}
+    for variant in ("none", "inverse_frequency"):
+        frames = [
+            pd.read_csv(root / "runs" / variant / f"seed{seed}" / "predictions_evaluation.tsv", sep="\t")
+            for seed in sorted(runs["seed"].unique())
+        ]
+        ordered = [f.sort_values("track_id") for f in frames]
+        correct[variant] = np.array([(f["label"] == f["predicted"]).to_numpy() for f in ordered])
+    d = correct["inverse_frequency"].sum(axis=0).astype(int) - correct["none"].sum(axis=0).astype(int)
+    assert row["statistic"] == d.sum()
+    rng = np.random.default_rng(0)
+    signs = rng.choice([-1, 1], size=(200_000, d.size))
+    monte_carlo = np.mean(np.abs(signs @ d) >= abs(d.sum()))
+    assert row["p_value"] == pytest.approx(monte_carlo, abs=0.005)
 
 
 def test_literature_and_summary_show_replica_on_both_splits(full_report):
@@ -341,6 +472,32 @@ def test_single_run_without_baseline(single_report):
     assert "not among the runs" in (out / "comparison.md").read_text()
     assert "± " not in (out / "table.md").read_text().split("## Per-class")[0].split("|---")[1]
     assert "was not run" in (out / "literature.md").read_text()
+
+
+def test_two_seeds_give_no_test_over_seeds_and_flagged_intervals(tmp_path):
+    runs = write_runs(tmp_path, ["none", "inverse_frequency"], [0, 1], n_tracks=90)
+    out = tmp_path / "report"
+    build_report(runs, write_index_summary(tmp_path / "index_summary.json"), out, LITERATURE, n_boot=100)
+    comparison = pd.read_csv(out / "comparison.csv")
+    over_seeds = comparison[comparison["test"].isin([PAIRED_T_TEST, WILCOXON_TEST])]
+    assert over_seeds["p_value"].isna().all() and over_seeds["note"].str.startswith("too few seeds").all()
+    text = (out / "comparison.md").read_text()
+    assert "too few seeds" in text and "cannot go below p = 0.5 with 2 seeds" in text
+    table = pd.read_csv(out / "table.csv")
+    assert table["few_seeds"].all()
+    markdown = (out / "table.md").read_text()
+    assert "]†" in markdown.split("## Per-class")[0] and "fewer than 3 seeds" in markdown
+    summary = (out / "summary.md").read_text()
+    section = summary.split("## Against the baseline")[1].split("##")[0]
+    assert f"{PAIRED_T_TEST}: too few seeds" in section and f"{WILCOXON_TEST}: too few seeds" in section
+    assert f"{PERMUTATION_TEST}: p = " in section  # the test over tracks still speaks, Holm-adjusted
+
+
+def test_a_clipped_interval_is_marked_as_clipped():
+    row = {"m_mean": 0.97, "m_std": 0.04, "m_ci_low": 0.61, "m_ci_high": 1.0, "m_ci_clipped": True, "few_seeds": True}
+    assert interval_cell(row, "m") == "97.0 ± 4.0 [61.0, 100.0 (clipped)]†"
+    row.update(m_ci_high=0.99, m_ci_clipped=False, few_seeds=False)
+    assert interval_cell(row, "m") == "97.0 ± 4.0 [61.0, 99.0]"
 
 
 def test_every_report_file_has_a_caption():

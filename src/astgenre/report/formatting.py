@@ -29,18 +29,31 @@ def mean_std(mean: float | None, std: float | None) -> str:
     return percent(mean) if _missing(std) else f"{percent(mean)} ± {percent(std)}"
 
 
-def interval(low: float | None, high: float | None) -> str:
-    """ "[82.1, 86.5]" in percent, or the missing mark."""
+def interval(low: float | None, high: float | None, clipped: bool = False) -> str:
+    """ "[82.1, 86.5]" in percent, or the missing mark; with clipped, the bound that sits on 0 or 100 says so."""
     if _missing(low) or _missing(high):
         return MISSING
-    return f"[{percent(low)}, {percent(high)}]"
+    low_text, high_text = percent(low), percent(high)
+    if clipped and low <= 0:
+        low_text += " (clipped)"
+    if clipped and high >= 1:
+        high_text += " (clipped)"
+    return f"[{low_text}, {high_text}]"
 
 
-def mean_std_interval(mean: float | None, std: float | None, low: float | None, high: float | None) -> str:
-    """ "84.3 ± 1.2 [82.1, 86.5]"; only the parts that exist."""
+def mean_std_interval(
+    mean: float | None,
+    std: float | None,
+    low: float | None,
+    high: float | None,
+    *,
+    clipped: bool = False,
+    mark: str = "",
+) -> str:
+    """ "84.3 ± 1.2 [82.1, 86.5]"; only the parts that exist; ``mark`` (e.g. "†") follows the interval."""
     text = mean_std(mean, std)
-    ci = interval(low, high)
-    return text if ci == MISSING else f"{text} {ci}"
+    ci = interval(low, high, clipped)
+    return text if ci == MISSING else f"{text} {ci}{mark}"
 
 
 def signed_points(value: float | None) -> str:

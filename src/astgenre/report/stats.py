@@ -1,4 +1,10 @@
-"""Statistics of the study: intervals over seeds, bootstrap over tracks, paired tests."""
+"""Statistics of the study: intervals over seeds, bootstrap over tracks, paired tests.
+
+Tests over seeds (paired t-test, Wilcoxon) treat each seed as one replicate: they need at least :data:`MIN_SEEDS`
+paired seeds, and differences that agree to within a millionth of one track's weight count as equal
+(:func:`equality_tolerance`). Tests over tracks respect the design: a track appears once per seed, so the exchangeable
+unit is the track with all its seeds (:func:`paired_permutation_test`); McNemar's exact test is run per seed.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,10 @@ from astgenre.metrics import scores_from_confusion
 PAIRED_T_TEST = "paired t-test (scipy.stats.ttest_rel)"
 WILCOXON_TEST = "Wilcoxon signed-rank (scipy.stats.wilcoxon)"
 MCNEMAR_TEST = "McNemar exact (statsmodels mcnemar, exact=True)"
+PERMUTATION_TEST = "exact paired permutation test over tracks (signs flipped per track, seeds kept together)"
+MIN_SEEDS = 3
+"""Fewest paired seeds for a test over seeds: with 2 the exact Wilcoxon p cannot go below 0.5 and the t-test has
+one degree of freedom."""
 BOOTSTRAP_METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "macro_f1")
 
 
@@ -91,50 +101,89 @@ def bootstrap_ci(
     }
 
 
-def paired_seed_tests(baseline: Mapping[int, float], variant: Mapping[int, float]) -> list[TestResult]:
+def equality_tolerance(n_tracks: int) -> float:
+    """Differences of track-level metrics closer than this are equal: a millionth of one track's weight (1/n)."""
+    if n_tracks < 1:
+        raise ValueError(f"equality_tolerance needs at least one track, got {n_tracks}")
+    return 1e-6 / n_tracks
+
+
+def wilcoxon_floor(n: int) -> float:
+    """The smallest two-sided p-value the exact Wilcoxon signed-rank test can give with n paired values."""
+    return min(1.0, 2.0 / 2**n)
+
+
+def paired_seed_tests(
+    baseline: Mapping[int, float], variant: Mapping[int, float], tolerance: float = 1e-9
+) -> list[TestResult]:
     """Paired t-test and Wilcoxon signed-rank test of variant vs baseline, paired by seed.
 
-    Only seeds present in both mappings are paired. The tests are NaN with a note when fewer than
-    2 seeds pair up or when every difference is zero.
+    Only seeds present in both mappings are paired. Differences are rounded to multiples of ``tolerance`` (see
+    :func:`equality_tolerance`), so that float noise neither breaks ties nor fakes variance. Not run (NaN, with a
+    note) with fewer than MIN_SEEDS paired seeds, when every difference is zero, and, for the t-test, when the
+    differences are all equal (zero variance).
     """
     seeds = sorted(set(baseline) & set(variant))
-    a = np.array([baseline[s] for s in seeds], dtype=float)
-    b = np.array([variant[s] for s in seeds], dtype=float)
     n = len(seeds)
     unpaired = sorted(set(baseline) ^ set(variant))
     unpaired_note = f"seeds without a partner left out: {unpaired}" if unpaired else ""
-    if n < 2:
-        reason = f"not run: {n} paired seed(s), at least 2 needed"
-        return [
-            TestResult(name, math.nan, math.nan, n, _join(reason, unpaired_note))
-            for name in (PAIRED_T_TEST, WILCOXON_TEST)
-        ]
-    differences = b - a
+
+    def not_run(reason: str, tests: Sequence[str] = (PAIRED_T_TEST, WILCOXON_TEST)) -> list[TestResult]:
+        return [TestResult(name, math.nan, math.nan, n, _join(reason, unpaired_note)) for name in tests]
+
+    if n < MIN_SEEDS:
+        return not_run(f"too few seeds: {n} paired seed(s), at least {MIN_SEEDS} needed for a test over seeds")
+    a = np.array([baseline[s] for s in seeds], dtype=float)
+    b = np.array([variant[s] for s in seeds], dtype=float)
+    differences = np.round((b - a) / tolerance) * tolerance
     if np.all(differences == 0):
-        reason = "not run: all paired differences are zero"
-        return [
-            TestResult(name, math.nan, math.nan, n, _join(reason, unpaired_note))
-            for name in (PAIRED_T_TEST, WILCOXON_TEST)
-        ]
+        return not_run("not run: all paired differences are zero")
     results = []
     if np.all(differences == differences[0]):
-        results.append(
-            TestResult(
-                PAIRED_T_TEST,
-                math.nan,
-                math.nan,
-                n,
-                _join("not run: the paired differences have zero variance", unpaired_note),
-            )
-        )
+        results += not_run("not run: the paired differences are all equal (zero variance)", (PAIRED_T_TEST,))
     else:
-        t = stats.ttest_rel(b, a)
+        t = stats.ttest_1samp(differences, 0.0)
         results.append(TestResult(PAIRED_T_TEST, float(t.statistic), float(t.pvalue), n, unpaired_note))
-    w = stats.wilcoxon(b, a)
+    w = stats.wilcoxon(differences)
     zeros = int(np.sum(differences == 0))
     zero_note = f"{zeros} zero difference(s) dropped (zero_method='wilcox')" if zeros else ""
-    results.append(TestResult(WILCOXON_TEST, float(w.statistic), float(w.pvalue), n, _join(zero_note, unpaired_note)))
+    floor = f"smallest possible p with {n - zeros} nonzero difference(s): {wilcoxon_floor(n - zeros):.3g}"
+    results.append(
+        TestResult(WILCOXON_TEST, float(w.statistic), float(w.pvalue), n, _join(zero_note, floor, unpaired_note))
+    )
     return results
+
+
+def paired_permutation_test(baseline_correct: np.ndarray, variant_correct: np.ndarray) -> TestResult:
+    """Exact paired permutation test of per-track correctness over all seeds at once.
+
+    ``baseline_correct`` and ``variant_correct`` are boolean arrays (seeds, tracks), the same track in the same
+    column. Each track contributes d = (variant correct) - (baseline correct) summed over its seeds; under the null
+    hypothesis the two variants are exchangeable on every track, so each track's d changes sign with probability
+    1/2, independently of the other tracks, while a track's seeds stay together. The statistic is the sum of d
+    (tracks right under the variant minus under the baseline, over seeds); its exact null distribution is computed
+    by convolution, and the p-value is two-sided. With one seed this is McNemar's exact test.
+    """
+    a = np.asarray(baseline_correct, dtype=bool)
+    b = np.asarray(variant_correct, dtype=bool)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"paired_permutation_test needs two (seeds, tracks) arrays, got {a.shape} and {b.shape}")
+    d = b.sum(axis=0).astype(np.int64) - a.sum(axis=0).astype(np.int64)
+    observed = int(d.sum())
+    n_seeds, n_tracks = a.shape
+    discordant = (int((a & ~b).sum()), int((~a & b).sum()))
+    if not np.any(d):
+        return TestResult(PERMUTATION_TEST, math.nan, math.nan, n_tracks, "not run: no track differs", discordant)
+    magnitudes = np.abs(d[d != 0])
+    total = int(magnitudes.sum())
+    distribution = np.zeros(2 * total + 1)
+    distribution[total] = 1.0  # index k holds P(sum = k - total)
+    for m in magnitudes:
+        distribution = 0.5 * (np.roll(distribution, m) + np.roll(distribution, -m))
+    values = np.arange(-total, total + 1)
+    p_value = float(min(1.0, distribution[np.abs(values) >= abs(observed)].sum()))
+    note = f"{n_tracks} tracks x {n_seeds} seed(s); {magnitudes.size} track(s) differ"
+    return TestResult(PERMUTATION_TEST, float(observed), p_value, n_tracks, note, discordant)
 
 
 def mcnemar_exact(baseline_correct: Sequence[bool], variant_correct: Sequence[bool]) -> TestResult:

@@ -10,8 +10,8 @@ import pandas as pd
 from astgenre.labels import CLASSES, SPLITS
 from astgenre.report import formatting as fmt
 from astgenre.report.runs import read_json
-from astgenre.report.stats import MCNEMAR_TEST, PAIRED_T_TEST, WILCOXON_TEST
-from astgenre.report.tables import SELECTION_RULE
+from astgenre.report.stats import PAIRED_T_TEST, PERMUTATION_TEST, WILCOXON_TEST
+from astgenre.report.tables import INTERVAL_NOTES, SELECTION_RULE, interval_cell
 
 INDEX_SUMMARY_KEYS: tuple[str, ...] = ("tracks", "per_split", "artists", "artist_overlap", "note")
 FILE_GUIDE: dict[str, str] = {
@@ -82,6 +82,8 @@ def summary_markdown(
         "Differences between variants smaller than the spread over seeds are not evidence of an effect; "
         "see comparison.md for the tests.",
         "",
+        INTERVAL_NOTES,
+        "",
         *[f"- `{name}`: {text}" for name, text in FILE_GUIDE.items()],
         "",
     ]
@@ -93,9 +95,7 @@ def _run_list(variants: pd.DataFrame) -> str:
 
 
 def _metric(row: Mapping, name: str) -> str:
-    return fmt.mean_std_interval(
-        row[f"eval_{name}_mean"], row[f"eval_{name}_std"], row[f"eval_{name}_ci_low"], row[f"eval_{name}_ci_high"]
-    )
+    return interval_cell(row, f"eval_{name}")
 
 
 def _p_text(p: float) -> str:
@@ -113,12 +113,16 @@ def _baseline_section(variants: pd.DataFrame, comparison: pd.DataFrame, best: st
     )
     if best == baseline:
         return [*lines, "The baseline is itself the best variant.", ""]
-    tests = comparison[(comparison["variant"] == best) & (comparison["metric"] == "accuracy")].set_index("test")
+    chosen = (comparison["variant"] == best) & (comparison["metric"] == "accuracy") & comparison["seed"].isna()
+    tests = comparison[chosen].set_index("test")
     parts = []
-    for test in (PAIRED_T_TEST, WILCOXON_TEST, MCNEMAR_TEST):
+    for test in (PAIRED_T_TEST, WILCOXON_TEST, PERMUTATION_TEST):
         if test in tests.index:
             entry = tests.loc[test]
-            value = _p_text(entry["p_value"]) if pd.notna(entry["p_value"]) else entry["note"]
+            if pd.notna(entry["p_value"]):
+                value = f"{_p_text(entry['p_value'])} (Holm-adjusted: {fmt.p_value(entry['p_holm'])})"
+            else:
+                value = entry["note"]
             parts.append(f"{test}: {value}")
     difference = tests["mean_difference"].iloc[0] if len(tests) else float("nan")
     lines += [

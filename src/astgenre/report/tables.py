@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,12 +19,18 @@ from astgenre.report import formatting as fmt
 from astgenre.report.runs import PROB_COLUMNS, SCALAR_METRICS, StudyRuns
 from astgenre.report.stats import (
     BOOTSTRAP_METRICS,
-    MCNEMAR_TEST,
+    MIN_SEEDS,
+    PAIRED_T_TEST,
+    PERMUTATION_TEST,
+    WILCOXON_TEST,
     TestResult,
     bootstrap_ci,
     describe,
+    equality_tolerance,
     mcnemar_exact,
+    paired_permutation_test,
     paired_seed_tests,
+    wilcoxon_floor,
 )
 
 log = logging.getLogger(__name__)
@@ -94,14 +100,17 @@ def variant_table(runs: pd.DataFrame, variants: Sequence[str], confidence: float
                 if len(values)
                 else dict.fromkeys(("mean", "std", "ci_low", "ci_high"), math.nan)
             )
-            # every metric here is a proportion: a t-interval reaching past [0, 1] is clipped to it
-            summary["ci_low"], summary["ci_high"] = np.clip([summary["ci_low"], summary["ci_high"]], 0.0, 1.0)
-            for key in ("mean", "std", "ci_low", "ci_high"):
+            # every metric here is a proportion: a t-interval reaching past [0, 1] is clipped to it, and marked
+            low, high = summary["ci_low"], summary["ci_high"]
+            summary["ci_clipped"] = bool(low < 0 or high > 1)  # False for NaN bounds
+            summary["ci_low"], summary["ci_high"] = np.clip([low, high], 0.0, 1.0)
+            for key in ("mean", "std", "ci_low", "ci_high", "ci_clipped"):
                 row[f"eval_{name}_{key}"] = summary[key]
         for name in BOOTSTRAP_METRICS:
             row[f"eval_{name}_boot_low"] = float(group[f"eval_{name}_boot_low"].mean())
             row[f"eval_{name}_boot_high"] = float(group[f"eval_{name}_boot_high"].mean())
         row["dev_eval_accuracy_gap"] = row["dev_accuracy_mean"] - row["eval_accuracy_mean"]
+        row["few_seeds"] = len(group) < MIN_SEEDS
         rows.append(row)
     table = pd.DataFrame(rows)
     table["best"] = table["variant"] == select_best_variant(table)
@@ -116,50 +125,71 @@ def select_best_variant(table: pd.DataFrame) -> str:
     return str(scores.idxmax())
 
 
+HOLM_FAMILY: tuple[str, ...] = (PAIRED_T_TEST, WILCOXON_TEST, PERMUTATION_TEST)
+"""The tests of comparison.md's main table: Holm's adjustment runs over all their p-values at once."""
+COMPARISON_COLUMNS: tuple[str, ...] = (
+    "variant",
+    "baseline",
+    "metric",
+    "test",
+    "seed",
+    "n",
+    "statistic",
+    "p_value",
+    "p_holm",
+    "mean_baseline",
+    "mean_variant",
+    "mean_difference",
+    "discordant_baseline_only",
+    "discordant_variant_only",
+    "note",
+)
+
+
 def comparison_table(study: StudyRuns, runs: pd.DataFrame, baseline: str) -> pd.DataFrame:
-    """Each variant against ``baseline``: paired t-test and Wilcoxon over seeds (evaluation
-    accuracy, balanced accuracy, macro-F1) and McNemar's exact test on per-track correctness
-    (pooled over seeds, paired by seed and track_id). Long format, one row per test, with Holm-
-    adjusted p-values per (metric, test) over variants. Without the baseline every row says why."""
+    """Each variant against ``baseline`` on the evaluation split, long format (one row per test).
+
+    Over seeds, per metric (accuracy, balanced accuracy, macro-F1): paired t-test and Wilcoxon signed-rank
+    (:func:`paired_seed_tests`: at least MIN_SEEDS seeds, float-noise tolerance of a millionth of a track). Over
+    tracks, for accuracy: the exact paired permutation test with each track's seeds kept together
+    (:func:`paired_permutation_test`), and McNemar's exact test per seed (``seed`` set; descriptive). Holm's
+    adjustment (``p_holm``) covers every p-value of the HOLM_FAMILY tests in the table, all variants and metrics
+    together. Without the baseline every row says why.
+    """
     others = [v for v in study.variants if v != baseline]
+    evaluation = study.predictions[study.predictions["split"] == "evaluation"]
     rows = []
     for variant in others:
+        if baseline not in study.variants:
+            rows += [_missing_baseline_row(variant, baseline, metric) for metric in HEADLINE_METRICS]
+            continue
         for metric in HEADLINE_METRICS:
-            if baseline not in study.variants:
-                rows.append(_missing_baseline_row(variant, baseline, metric))
-                continue
             base = _by_seed(runs, baseline, f"eval_{metric}")
             other = _by_seed(runs, variant, f"eval_{metric}")
             paired = sorted(set(base) & set(other))
             difference = float(np.mean([other[s] - base[s] for s in paired])) if paired else math.nan
-            results = paired_seed_tests(base, other)
+            n_tracks = int(runs.loc[runs["variant"].isin([baseline, variant]), "eval_n_tracks"].min())
+            results = [(None, r) for r in paired_seed_tests(base, other, equality_tolerance(n_tracks))]
             if metric == "accuracy":
-                results.append(_pooled_mcnemar(study.predictions, baseline, variant, paired))
-            for result in results:
-                rows.append(_test_row(variant, baseline, metric, result, base, other, paired, difference))
-    columns = [
-        "variant",
-        "baseline",
-        "metric",
-        "test",
-        "n",
-        "statistic",
-        "p_value",
-        "p_holm",
-        "mean_baseline",
-        "mean_variant",
-        "mean_difference",
-        "discordant_baseline_only",
-        "discordant_variant_only",
-        "note",
-    ]
-    table = pd.DataFrame(rows, columns=columns)
-    for _, index in table.groupby(["metric", "test"]).groups.items():
-        p = table.loc[index, "p_value"]
-        valid = p.notna()
-        if valid.any():
-            table.loc[p[valid].index, "p_holm"] = multipletests(p[valid].to_numpy(), method="holm")[1]
+                base_correct, other_correct = _paired_correctness(evaluation, baseline, variant, paired)
+                results.append((None, _permutation_row(base_correct, other_correct)))
+                results += [(seed, mcnemar_exact(base_correct[k], other_correct[k])) for k, seed in enumerate(paired)]
+            for seed, result in results:
+                rows.append(_test_row(variant, baseline, metric, result, base, other, paired, difference, seed))
+    table = pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
+    family = table["test"].isin(HOLM_FAMILY) & table["seed"].isna() & table["p_value"].notna()
+    if family.any():
+        table.loc[family, "p_holm"] = multipletests(table.loc[family, "p_value"].to_numpy(), method="holm")[1]
+    per_seed = table["seed"].notna()
+    table.loc[per_seed, "note"] = [_join_note(note, PER_SEED_NOTE) for note in table.loc[per_seed, "note"]]
     return table
+
+
+PER_SEED_NOTE = "one seed; descriptive, outside the Holm family"
+
+
+def _join_note(*notes: str) -> str:
+    return "; ".join(note for note in notes if isinstance(note, str) and note)
 
 
 def _by_seed(runs: pd.DataFrame, variant: str, column: str) -> dict[int, float]:
@@ -167,39 +197,40 @@ def _by_seed(runs: pd.DataFrame, variant: str, column: str) -> dict[int, float]:
     return dict(zip(group["seed"].astype(int), group[column].astype(float), strict=False))
 
 
-def _pooled_mcnemar(predictions: pd.DataFrame, baseline: str, variant: str, seeds: Sequence[int]) -> TestResult:
-    evaluation = predictions[predictions["split"] == "evaluation"]
-    base_correct, other_correct = [], []
+def _paired_correctness(
+    evaluation: pd.DataFrame, baseline: str, variant: str, seeds: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(seeds, tracks) boolean arrays of per-track correctness, the same track in the same column."""
+    base_correct, other_correct, tracks = [], [], None
     for seed in seeds:
         base = evaluation[(evaluation["variant"] == baseline) & (evaluation["seed"] == seed)].set_index("track_id")
         other = evaluation[(evaluation["variant"] == variant) & (evaluation["seed"] == seed)].set_index("track_id")
-        if set(base.index) != set(other.index):
+        tracks = sorted(base.index) if tracks is None else tracks
+        if set(base.index) != set(tracks) or set(other.index) != set(tracks):
             raise ValueError(
-                f"evaluation predictions of {variant!r} and {baseline!r} (seed {seed}) cover different tracks "
-                f"({len(set(base.index) ^ set(other.index))} differ); McNemar needs the same tracks"
+                f"evaluation predictions of {variant!r} and {baseline!r} (seed {seed}) cover different tracks; "
+                "paired tests over tracks need the same tracks in every run"
             )
-        base_correct.append(base["correct"].to_numpy(dtype=bool))
-        other_correct.append(other.loc[base.index, "correct"].to_numpy(dtype=bool))
+        base_correct.append(base.loc[tracks, "correct"].to_numpy(dtype=bool))
+        other_correct.append(other.loc[tracks, "correct"].to_numpy(dtype=bool))
     if not seeds:
-        return TestResult(MCNEMAR_TEST, math.nan, math.nan, 0, "not run: no seed run by both variants")
-    result = mcnemar_exact(np.concatenate(base_correct), np.concatenate(other_correct))
-    pooled = f"pooled over {len(seeds)} seed(s)"
-    return TestResult(
-        result.test,
-        result.statistic,
-        result.p_value,
-        result.n,
-        f"{result.note}; {pooled}" if result.note else pooled,
-        result.discordant,
-    )
+        return np.zeros((0, 0), dtype=bool), np.zeros((0, 0), dtype=bool)
+    return np.array(base_correct), np.array(other_correct)
 
 
-def _test_row(variant, baseline, metric, result: TestResult, base, other, paired, difference) -> dict:
+def _permutation_row(base_correct: np.ndarray, other_correct: np.ndarray) -> TestResult:
+    if base_correct.shape[0] == 0:
+        return TestResult(PERMUTATION_TEST, math.nan, math.nan, 0, "not run: no seed run by both variants")
+    return paired_permutation_test(base_correct, other_correct)
+
+
+def _test_row(variant, baseline, metric, result: TestResult, base, other, paired, difference, seed=None) -> dict:
     return {
         "variant": variant,
         "baseline": baseline,
         "metric": metric,
         "test": result.test,
+        "seed": seed,
         "n": result.n,
         "statistic": result.statistic,
         "p_value": result.p_value,
@@ -219,6 +250,7 @@ def _missing_baseline_row(variant: str, baseline: str, metric: str) -> dict:
         "baseline": baseline,
         "metric": metric,
         "test": "",
+        "seed": None,
         "n": 0,
         "statistic": math.nan,
         "p_value": math.nan,
@@ -252,7 +284,7 @@ def variant_markdown(table: pd.DataFrame, n_boot: int) -> str:
             [
                 name,
                 row["n_seeds"],
-                *[_cell(row, f"eval_{metric}") for metric in HEADLINE_METRICS],
+                *[interval_cell(row, f"eval_{metric}") for metric in HEADLINE_METRICS],
                 fmt.interval(row["eval_accuracy_boot_low"], row["eval_accuracy_boot_high"]),
                 fmt.mean_std(row["dev_accuracy_mean"], row["dev_accuracy_std"]),
                 fmt.signed_points(row["dev_eval_accuracy_gap"]),
@@ -260,15 +292,17 @@ def variant_markdown(table: pd.DataFrame, n_boot: int) -> str:
             ]
         )
     recall_rows = [
-        [row["variant"], *[_cell(row, f"eval_{name}") for name in RECALL_COLUMNS]] for row in table.to_dict("records")
+        [row["variant"], *[interval_cell(row, f"eval_{name}") for name in RECALL_COLUMNS]]
+        for row in table.to_dict("records")
     ]
     return "\n".join(
         [
             "# Results per variant (evaluation split)",
             "",
             "Cells: mean ± std over seeds, in percent, with the 95% t-interval over seeds in brackets "
-            "(clipped to [0, 100]; std and interval are absent for a single seed). "
-            "Dev columns are the development split.",
+            "(std and interval are absent for a single seed). Dev columns are the development split.",
+            "",
+            INTERVAL_NOTES,
             "",
             f"Best variant (bold): {SELECTION_RULE}.",
             "",
@@ -282,76 +316,124 @@ def variant_markdown(table: pd.DataFrame, n_boot: int) -> str:
     )
 
 
-def _cell(row: dict, name: str) -> str:
-    return fmt.mean_std_interval(row[f"{name}_mean"], row[f"{name}_std"], row[f"{name}_ci_low"], row[f"{name}_ci_high"])
+FEW_SEEDS_MARK = "†"
+INTERVAL_NOTES = (
+    f"{FEW_SEEDS_MARK}: t-interval over fewer than {MIN_SEEDS} seeds (1 degree of freedom with 2 seeds): too wide "
+    "to inform, shown only for completeness. A bound marked (clipped) lay outside [0, 100] and was cut to it: the "
+    "interval is wider than it looks."
+)
+
+
+def interval_cell(row: Mapping, name: str) -> str:
+    """Mean ± std [t-interval] of one metric of a variant_table row, with the clipping and few-seeds marks."""
+    return fmt.mean_std_interval(
+        row[f"{name}_mean"],
+        row[f"{name}_std"],
+        row[f"{name}_ci_low"],
+        row[f"{name}_ci_high"],
+        clipped=bool(row.get(f"{name}_ci_clipped", False)),
+        mark=FEW_SEEDS_MARK if row.get("few_seeds") and not pd.isna(row[f"{name}_ci_low"]) else "",
+    )
 
 
 def comparison_markdown(table: pd.DataFrame, baseline: str, variants: Sequence[str]) -> str:
-    """comparison.md: one row per variant and metric, p-values with Holm-adjusted ones beside."""
+    """comparison.md: one row per variant and metric (tests over seeds and over tracks, Holm-adjusted p beside
+    each), then McNemar's test per seed."""
+    main = table[table["seed"].isna()] if "seed" in table else table
+    n_seeds = int(main.loc[main["test"] == PAIRED_T_TEST, "n"].max()) if (main["test"] == PAIRED_T_TEST).any() else 0
     intro = [
         f"# Variants against the baseline {baseline!r} (evaluation split)",
         "",
-        "Δ: mean over paired seeds of (variant − baseline), percentage points. Paired t-test and Wilcoxon "
-        "signed-rank pair the runs by seed; McNemar's exact test pairs per-track correctness by seed and "
-        "track_id, pooled over seeds (tracks repeat across seeds, so its p-value is optimistic). "
-        "p-values are two-sided; Holm-adjusted over the variants in parentheses. With n seeds the exact "
-        "Wilcoxon test cannot go below p = 2/2^n (0.25 for 3 seeds, 0.0625 for 5), so read it with the seed count.",
+        "Δ: mean over paired seeds of (variant − baseline), percentage points. Over seeds: paired t-test and "
+        "Wilcoxon signed-rank test, one value per seed; they need at least "
+        f"{MIN_SEEDS} paired seeds, and differences within a millionth of one track count as equal (no test on "
+        "float noise). Over tracks (accuracy): an exact paired permutation test in which each track's correct "
+        "answers, summed over its seeds, swap sides with probability 1/2; a track appears once per seed, so its "
+        "seeds move together and are never counted as independent pairs (with one seed it is McNemar's exact test). "
+        "McNemar's exact test per seed follows below, as a description. p-values are two-sided; Holm's adjustment "
+        "covers every p-value of the main table at once (all variants, metrics and tests), in parentheses.",
+        "",
+        _seed_count_note(n_seeds),
         "",
     ]
     if baseline not in variants:
         return "\n".join([*intro, f"No comparison: the baseline variant {baseline!r} is not among the runs.", ""])
     if table.empty:
         return "\n".join([*intro, f"No comparison: no variant other than {baseline!r} was run.", ""])
-    headers = [
-        "Variant",
-        "Metric",
-        "Δ (pp)",
-        "Seeds",
-        "Paired t-test p",
-        "Wilcoxon p",
-        "McNemar exact p; b / c",
-        "Notes",
-    ]
-    rows = []
-    for (variant, metric), group in table.groupby(["variant", "metric"], sort=False):
+    headers = ["Variant", "Metric", "Δ (pp)", "Seeds", "Paired t-test p", "Wilcoxon p", "Permutation test p; b / c"]
+    rows, notes = [], []
+    for (variant, metric), group in main.groupby(["variant", "metric"], sort=False):
         tests = {row["test"]: row for row in group.to_dict("records")}
-        first = group.iloc[0]
-        mcnemar_row = tests.get(MCNEMAR_TEST)
-        mcnemar_cell = (
-            ""
-            if mcnemar_row is None
-            else (
-                f"{_p_cell(mcnemar_row)}; b / c = {_count(mcnemar_row['discordant_baseline_only'])} / "
-                f"{_count(mcnemar_row['discordant_variant_only'])}"
-            )
-        )
-        notes = "; ".join(
-            dict.fromkeys(f"{r['test'].split(' (')[0]}: {r['note']}" for r in tests.values() if r["note"])
-        )
+        permutation = tests.get(PERMUTATION_TEST)
         rows.append(
             [
                 variant,
                 METRIC_TITLES[metric],
-                fmt.signed_points(first["mean_difference"]),
-                _count(next((r["n"] for r in tests.values() if r["test"] != MCNEMAR_TEST), 0)),
-                _p_cell(_find(tests, "paired t-test")),
-                _p_cell(_find(tests, "Wilcoxon")),
-                mcnemar_cell,
-                notes,
+                fmt.signed_points(group.iloc[0]["mean_difference"]),
+                _count(tests.get(PAIRED_T_TEST, {}).get("n")),
+                _p_cell(tests.get(PAIRED_T_TEST)),
+                _p_cell(tests.get(WILCOXON_TEST)),
+                ""
+                if permutation is None
+                else f"{_p_cell(permutation)}; {_count(permutation['discordant_baseline_only'])} / "
+                f"{_count(permutation['discordant_variant_only'])}",
             ]
         )
-    legend = "b / c: tracks right under the baseline only / under the variant only."
-    return "\n".join([*intro, fmt.markdown_table(rows, headers), legend, ""])
+        title = f"{variant}, {METRIC_TITLES[metric]}"
+        notes += [f"{title}, {r['test'].split(' (')[0]}: {r['note']}" for r in tests.values() if r["note"]]
+    legend = "b / c: (track, seed) pairs right under the baseline only / under the variant only, summed over seeds."
+    per_seed = table[table["seed"].notna()] if "seed" in table else table.iloc[0:0]
+    seed_rows = [
+        [
+            row["variant"],
+            int(row["seed"]),
+            f"{_count(row['discordant_baseline_only'])} / {_count(row['discordant_variant_only'])}",
+            fmt.p_value(row["p_value"]) if pd.notna(row["p_value"]) else row["note"].split(";")[0],
+        ]
+        for row in per_seed.to_dict("records")
+    ]
+    lines = [*intro, fmt.markdown_table(rows, headers), legend, ""]
+    if seed_rows:
+        lines += [
+            "## McNemar's exact test per seed (descriptive; not adjusted, not part of the Holm family)",
+            "",
+            fmt.markdown_table(seed_rows, ["Variant", "Seed", "b / c", "p"]),
+        ]
+    if notes:
+        lines += ["## Notes", "", *[f"- {note}" for note in dict.fromkeys(notes)], ""]
+    return "\n".join(lines)
 
 
-def _find(tests: dict, prefix: str) -> dict | None:
-    return next((row for name, row in tests.items() if name.startswith(prefix)), None)
+def _seed_count_note(n_seeds: int) -> str:
+    """What the number of seeds allows, stated for the seeds actually run."""
+    if n_seeds == 0:
+        return "No variant shares a seed with the baseline: no test over seeds."
+    floor = f"the exact Wilcoxon test cannot go below p = {wilcoxon_floor(n_seeds):.3g} with {n_seeds} seeds"
+    if n_seeds < MIN_SEEDS:
+        return (
+            f'With {n_seeds} paired seed(s), no test over seeds is reported as evidence (cells say "too few '
+            f'seeds"; {floor}). Only the test over tracks can speak; it measures these runs, not seed-to-seed '
+            "variation."
+        )
+    return f"With {n_seeds} paired seeds, {floor}: read its p-values with the seed count in mind."
+
+
+_NOT_RUN_LABELS = {
+    "too few seeds": "too few seeds",
+    "not run: all paired differences are zero": "not run (no difference)",
+    "not run: the paired differences are all equal": "not run (zero variance)",
+    "not run: no track differs": "not run (no track differs)",
+}
 
 
 def _p_cell(row: dict | None) -> str:
-    if row is None or pd.isna(row["p_value"]):
+    if row is None:
         return fmt.MISSING
-    return f"{fmt.p_value(row['p_value'])} (Holm {fmt.p_value(row['p_holm'])})"
+    if pd.isna(row["p_value"]):
+        note = str(row.get("note") or "")
+        return next((label for prefix, label in _NOT_RUN_LABELS.items() if note.startswith(prefix)), fmt.MISSING)
+    holm = f" (Holm {fmt.p_value(row['p_holm'])})" if pd.notna(row.get("p_holm")) else ""
+    return f"{fmt.p_value(row['p_value'])}{holm}"
 
 
 def _count(value) -> str:
