@@ -90,7 +90,7 @@ def _history(seed: int, strength: float, epochs: int = 4) -> pd.DataFrame:
                 "dev_accuracy": 0.5 + 0.05 * epoch,
                 "dev_macro_f1": min(0.95, 0.3 + strength * 0.05 * epoch + 0.02 * seed),
                 "dev_balanced_accuracy": 0.5,
-                "dev_weighted_f1": 0.5,
+                "dev_weighted_f1": 0.6 - 0.05 * abs(epoch - 2),  # peaks at epoch 2, before the last
             }
         )
     return pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
@@ -117,8 +117,22 @@ def write_runs(root: Path, variants: list[str], seeds: list[int], n_tracks: int 
                 (run_dir / f"metrics_{split}.json").write_text(json.dumps(metrics))
                 row[f"predictions_{split}"] = run_dir / f"predictions_{split}.tsv"
                 row[f"metrics_{split}"] = run_dir / f"metrics_{split}.json"
-            _history(seed, STRENGTH[variant]).to_csv(run_dir / "history.tsv", sep="\t", index=False)
+            history = _history(seed, STRENGTH[variant])
+            history.to_csv(run_dir / "history.tsv", sep="\t", index=False)
             row["history"] = run_dir / "history.tsv"
+            metric = "weighted_f1" if variant == "reference_replica" else "macro_f1"
+            evaluations = history.dropna(subset=[f"dev_{metric}"])
+            best = evaluations.loc[evaluations[f"dev_{metric}"].idxmax()]
+            summary = {
+                "variant": variant,
+                "seed": seed,
+                "select_metric": metric,
+                "best_dev_metric": float(best[f"dev_{metric}"]),
+                "selected_step": int(best["step"]),
+                "recipe": {"weighting": "inverse_frequency" if variant == "inverse_frequency" else "none"},
+            }
+            (run_dir / "train_summary.json").write_text(json.dumps(summary))
+            row["train_summary"] = run_dir / "train_summary.json"
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -498,6 +512,88 @@ def test_a_clipped_interval_is_marked_as_clipped():
     assert interval_cell(row, "m") == "97.0 ± 4.0 [61.0, 100.0 (clipped)]†"
     row.update(m_ci_high=0.99, m_ci_clipped=False, few_seeds=False)
     assert interval_cell(row, "m") == "97.0 ± 4.0 [61.0, 99.0]"
+
+
+# ---------------------------------------------------------------- figures: what is drawn, read back
+
+
+@pytest.fixture(scope="module")
+def drawn(full_report, tmp_path_factory):
+    """The report's figures drawn again from its own tables, returned as matplotlib Figures."""
+    from astgenre.report import figures
+
+    out, _ = full_report
+    runs_table = pd.read_csv(out / "runs.csv")
+    variants_table = pd.read_csv(out / "table.csv")
+    root = out.parent
+
+    def files(name: str) -> list[Path]:
+        suffix = "json" if name.startswith(("metrics", "train")) else "tsv"
+        pairs = zip(runs_table["variant"], runs_table["seed"], strict=True)
+        return [root / "runs" / variant / f"seed{seed}" / f"{name}.{suffix}" for variant, seed in pairs]
+
+    study = load_runs(
+        runs_frame(list(runs_table["variant"]), list(runs_table["seed"]), {n: files(n) for n in PATH_COLUMNS})
+    )
+    # one variant with an interval clipped at 100% and two seeds, as a 2-seed study of a near-perfect model has
+    clipped = variants_table.copy()
+    clipped.loc[0, ["eval_accuracy_ci_high", "eval_accuracy_ci_clipped", "few_seeds"]] = [1.0, True, True]
+    folder = tmp_path_factory.mktemp("figures")
+    variants = tuple(variants_table["variant"])
+    evaluation = study.predictions[study.predictions["split"] == "evaluation"]
+    return {
+        "study": study,
+        "recall": figures.recall_figure(runs_table, variants, folder / "recall.png"),
+        "forest": figures.forest_figure(clipped, 0.8615, folder / "forest.png"),
+        "curves": figures.training_curves_figure(study.history, study.training, variants, folder / "curves.png"),
+        "variants": figures.variants_figure(runs_table, variants, folder / "variants.png"),
+        "roc": figures.roc_figure(evaluation[evaluation["variant"] == "none"], "none", folder / "roc.png"),
+    }
+
+
+def test_no_error_bar_of_the_recall_figure_leaves_0_to_100_percent(drawn):
+    ax = drawn["recall"].axes[0]
+    whiskers = np.concatenate([line.get_ydata() for line in ax.lines])
+    whiskers = whiskers[np.isfinite(whiskers)]
+    assert whiskers.size > 0 and whiskers.min() >= 0 and whiskers.max() <= 1
+    assert ax.get_ylim()[1] <= 1.05
+
+
+def test_the_forest_plot_stays_in_range_and_marks_the_clipped_bound(drawn):
+    ax = drawn["forest"].axes[0]
+    low, high = ax.get_xlim()
+    assert low >= -0.01 and high <= 1.01
+    segments = np.concatenate([c.get_segments() for c in ax.collections if hasattr(c, "get_segments")])
+    assert segments[:, :, 0].min() >= 0 and segments[:, :, 0].max() <= 1
+    arrows = [line for line in ax.lines if line.get_marker() == ">"]
+    assert len(arrows) == 1 and arrows[0].get_xdata()[0] == 1.0 and arrows[0].get_ydata()[0] == 0
+    dashed = [c for c in ax.collections if c.get_linestyle()[0][1] is not None]
+    assert dashed, "the 2-seed interval is drawn dashed"
+    labels = [t.get_text() for t in drawn["forest"].legends[0].get_texts()]
+    assert "interval clipped at 100%" in labels and "t-interval over < 3 seeds: uninformative" in labels
+
+
+def test_training_curves_plot_each_runs_own_selection_metric_and_star_its_epoch(drawn):
+    fig, training = drawn["curves"], drawn["study"].training
+    axes = np.array(fig.axes[: 2 * 3]).reshape(2, 3)
+    for column, variant in enumerate(("none", "inverse_frequency", "reference_replica")):
+        metric_ax = axes[1, column]
+        label = "weighted F1" if variant == "reference_replica" else "macro-F1"
+        assert label in metric_ax.get_ylabel()
+        stars = [line for line in metric_ax.lines if line.get_marker() == "*"]
+        expected = training[training["variant"] == variant].sort_values("seed")["best_dev_metric"].tolist()
+        assert sorted(float(star.get_ydata()[0]) for star in stars) == pytest.approx(sorted(expected))
+    assert axes[1, 2].lines[-1].get_xdata()[0] == 2  # the replica's fixture peaks at epoch 2, not the last
+    assert "class-weighted" in axes[0, 1].get_ylabel() and "class-weighted" not in axes[0, 0].get_ylabel()
+
+
+def test_variant_panels_share_one_range_and_every_roc_class_has_its_panel(drawn):
+    limits = {ax.get_xlim() for ax in drawn["variants"].axes}
+    assert len(limits) == 1
+    roc_axes = [ax for ax in drawn["roc"].axes if ax.get_title()]
+    assert len(roc_axes) == len(CLASSES)
+    for ax, cls in zip(roc_axes, CLASSES, strict=True):
+        assert ax.get_title().startswith(fmt.class_title(cls)) and len(ax.lines) == 2  # chance + the class
 
 
 def test_every_report_file_has_a_caption():

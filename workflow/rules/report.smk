@@ -6,6 +6,7 @@ rule report:
         metrics_development=run_files("metrics_development.json"),
         metrics_evaluation=run_files("metrics_evaluation.json"),
         history=run_files("history.tsv"),
+        train_summary=run_files("train_summary.json"),
         index_summary=f"{RESULTS}/index_summary.json",
         literature=workflow.source_path("../report/literature.csv"),
         code=REPORT_CODE,

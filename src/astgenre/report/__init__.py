@@ -103,7 +103,7 @@ def build_report(
     figures.confusion_figure(evaluation, study.variants, paths["confusion_normalized"], normalized=True)
     figures.recall_figure(per_run, study.variants, paths["recall_by_variant"])
     figures.forest_figure(per_variant, reference, paths["forest"])
-    figures.training_curves_figure(study.history, study.variants, paths["training_curves"])
+    figures.training_curves_figure(study.history, study.training, study.variants, paths["training_curves"])
     figures.calibration_figure(best_tracks, best, paths["calibration"])
     figures.variants_figure(per_run, study.variants, paths["variants"])
 

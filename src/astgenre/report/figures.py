@@ -39,11 +39,12 @@ def _style() -> Iterator[None]:
         yield
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def _save(fig: Figure, path: Path) -> Figure:
+    """Write fig to path; return it, so that tests can read what was drawn."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI, facecolor="white")
-    return path
+    return fig
 
 
 def variant_palette(variants: Sequence[str]) -> dict[str, tuple]:
@@ -65,36 +66,37 @@ def _n_seeds(tracks: pd.DataFrame) -> int:
     return int(tracks["seed"].nunique())
 
 
-def roc_figure(tracks: pd.DataFrame, variant: str, path: Path) -> Path:
-    """Per-class one-vs-rest ROC curves of one variant's evaluation tracks pooled over its seeds."""
+def roc_figure(tracks: pd.DataFrame, variant: str, path: Path) -> Figure:
+    """One-vs-rest ROC curve of each class (one panel per class, so that no curve hides another) for one variant's
+    evaluation tracks pooled over its seeds."""
+    probs = tracks.loc[:, list(PROB_COLUMNS)].to_numpy(dtype=float)
+    colours = class_palette()
     with _style():
-        fig = Figure(figsize=(6.2, 5.6), layout="constrained")
-        ax = fig.add_subplot()
-        colours = class_palette()
-        probs = tracks.loc[:, list(PROB_COLUMNS)].to_numpy(dtype=float)
-        for k, (cls, title) in enumerate(zip(CLASSES, CLASS_TITLES, strict=False)):
+        fig = Figure(figsize=(9.0, 6.4), layout="constrained")
+        axes = fig.subplots(2, 3, sharex=True, sharey=True).ravel()
+        for k, (ax, cls, title) in enumerate(zip(axes, CLASSES, CLASS_TITLES, strict=True)):
             positive = (tracks["label"] == cls).to_numpy()
+            ax.plot([0, 1], [0, 1], linestyle="--", color="0.6", linewidth=1)
             if positive.all() or not positive.any():
-                ax.plot([], [], color=colours[title], label=f"{title} (AUC undefined: no negatives/positives)")
-                continue
-            fpr, tpr, _ = roc_curve(positive, probs[:, k])
-            ax.plot(fpr, tpr, color=colours[title], linewidth=1.8, label=f"{title} (AUC {auc(fpr, tpr):.3f})")
-        ax.plot([0, 1], [0, 1], linestyle="--", color="0.6", linewidth=1, label="chance")
-        ax.set(
-            xlim=(-0.01, 1.01),
-            ylim=(-0.01, 1.01),
-            xlabel="False positive rate",
-            ylabel="True positive rate",
-            aspect="equal",
+                ax.set_title(f"{title}: AUC undefined", fontsize="medium")
+                ax.text(0.5, 0.5, "no positives\nor no negatives", ha="center", va="center", color="0.4")
+            else:
+                fpr, tpr, _ = roc_curve(positive, probs[:, k])
+                ax.plot(fpr, tpr, color=colours[title], linewidth=2, drawstyle="steps-post")
+                ax.set_title(f"{title}: AUC {auc(fpr, tpr):.3f} ({int(positive.sum())} positives)", fontsize="medium")
+            ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), aspect="equal")
+        for ax in axes[3:]:
+            ax.set_xlabel("false positive rate")
+        for ax in axes[::3]:
+            ax.set_ylabel("true positive rate")
+        fig.suptitle(
+            f"One-vs-rest ROC per class: {variant} (best variant)\n"
+            f"evaluation split, pooled over {_n_seeds(tracks)} seed(s); dashed line: chance"
         )
-        ax.set_title(
-            f"One-vs-rest ROC: {variant} (best variant)\nevaluation split, pooled over {_n_seeds(tracks)} seed(s)"
-        )
-        ax.legend(loc="lower right", fontsize="small", title="class (one vs rest)", title_fontsize="small")
         return _save(fig, path)
 
 
-def confusion_figure(tracks: pd.DataFrame, variants: Sequence[str], path: Path, normalized: bool) -> Path:
+def confusion_figure(tracks: pd.DataFrame, variants: Sequence[str], path: Path, normalized: bool) -> Figure:
     """Confusion matrices of the evaluation tracks pooled over seeds, one panel per variant;
     counts, or rows normalised to fractions of the true class."""
     n_rows, n_cols = _grid(len(variants), 3)
@@ -146,8 +148,9 @@ def confusion_figure(tracks: pd.DataFrame, variants: Sequence[str], path: Path, 
         return _save(fig, path)
 
 
-def recall_figure(runs: pd.DataFrame, variants: Sequence[str], path: Path) -> Path:
-    """Per-class evaluation recall by variant: bars = mean over seeds, error bars = std, dots = seeds."""
+def recall_figure(runs: pd.DataFrame, variants: Sequence[str], path: Path) -> Figure:
+    """Per-class evaluation recall by variant: bars = mean over seeds, whiskers = range over seeds (min to max, so
+    never past 0 or 100%), dots = seeds."""
     long = runs.melt(
         id_vars=["variant", "seed"],
         value_vars=[f"eval_recall_{cls}" for cls in CLASSES],
@@ -159,26 +162,28 @@ def recall_figure(runs: pd.DataFrame, variants: Sequence[str], path: Path) -> Pa
     with _style():
         fig = Figure(figsize=(4.0 + len(CLASSES) * (0.5 + 0.25 * len(variants)), 4.8), layout="constrained")
         ax = fig.add_subplot()
-        layers = dict(
-            data=long,
-            x="class",
-            y="recall",
-            hue="variant",
-            hue_order=list(variants),
-            order=CLASS_TITLES,
+        layers = dict(data=long, x="class", y="recall", hue="variant", hue_order=list(variants), order=CLASS_TITLES)
+        sns.barplot(
+            **layers,
             palette=palette,
             ax=ax,
+            alpha=0.7,
+            errorbar=("pi", 100),
+            capsize=0.12,
+            err_kws={"linewidth": 1.3, "color": "0.1"},
         )
-        sns.barplot(**layers, errorbar="sd", capsize=0.1, err_kws={"linewidth": 1})
-        sns.stripplot(**layers, dodge=True, size=3.5, edgecolor="black", linewidth=0.5, legend=False)
+        dots = {variant: "0.15" for variant in variants}  # dark on every bar colour: never read as hollow
+        sns.stripplot(
+            **layers, palette=dots, ax=ax, dodge=True, size=3.2, edgecolor="white", linewidth=0.6, legend=False
+        )
         ax.yaxis.set_major_formatter(PERCENT)
-        ax.set(ylim=(0, 1.05), xlabel="", ylabel="recall (evaluation split)")
-        ax.set_title("Per-class recall by variant (bar: mean over seeds, error bar: std, dot: one seed)")
+        ax.set(ylim=(0, 1.04), xlabel="", ylabel="recall (evaluation split)")
+        ax.set_title("Per-class recall by variant (bar: mean over seeds, whisker: range over seeds, dot: one seed)")
         ax.legend(title="variant", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         return _save(fig, path)
 
 
-def forest_figure(table: pd.DataFrame, reference: float | None, path: Path) -> Path:
+def forest_figure(table: pd.DataFrame, reference: float | None, path: Path) -> Figure:
     """Evaluation accuracy by variant: mean with 95% t-interval over seeds, the mean per-run
     bootstrap interval behind it, development accuracy as an open circle, the reference line."""
     variants = list(table["variant"])
@@ -192,14 +197,7 @@ def forest_figure(table: pd.DataFrame, reference: float | None, path: Path) -> P
                 y, row["eval_accuracy_boot_low"], row["eval_accuracy_boot_high"], color=colour, alpha=0.3, linewidth=9
             )
             if not np.isnan(row["eval_accuracy_ci_low"]):
-                ax.hlines(y, row["eval_accuracy_ci_low"], row["eval_accuracy_ci_high"], color=colour, linewidth=2)
-                ax.vlines(
-                    [row["eval_accuracy_ci_low"], row["eval_accuracy_ci_high"]],
-                    y - 0.15,
-                    y + 0.15,
-                    color=colour,
-                    linewidth=2,
-                )
+                _t_interval(ax, y, row, colour)
             ax.plot(
                 row["eval_accuracy_mean"],
                 y,
@@ -236,14 +234,21 @@ def forest_figure(table: pd.DataFrame, reference: float | None, path: Path) -> P
         ]
         if table["eval_accuracy_ci_low"].notna().any():
             handles.insert(1, Line2D([], [], color="0.3", linewidth=2, label="95% t-interval over seeds"))
+        if (table["eval_accuracy_ci_low"].notna() & table["few_seeds"]).any():
+            few = "t-interval over < 3 seeds: uninformative"
+            handles.insert(2, Line2D([], [], color="0.3", linewidth=2, linestyle="--", label=few))
+        if table["eval_accuracy_ci_clipped"].any():
+            clipped = "interval clipped at 100%"
+            handles.insert(2, Line2D([], [], color="0.3", marker=">", linestyle="none", label=clipped))
         if reference is not None:
             ax.axvline(reference, color="firebrick", linestyle="--", linewidth=1.3)
             handles.append(
                 Line2D([], [], color="firebrick", linestyle="--", label=f"{REFERENCE_LABEL}: {100 * reference:.2f}%")
             )
+        low, high = ax.get_xlim()
         if reference is not None:
-            low, high = ax.get_xlim()
-            ax.set_xlim(min(low, reference - 0.01), max(high, reference + 0.01))
+            low, high = min(low, reference - 0.01), max(high, reference + 0.01)
+        ax.set_xlim(max(low, -0.01), min(high, 1.01))  # accuracies live in [0, 100%]
         ax.set_yticks(
             range(len(variants)), labels=[f"{v} (n={n})" for v, n in zip(variants, table["n_seeds"], strict=False)]
         )
@@ -265,94 +270,160 @@ def forest_figure(table: pd.DataFrame, reference: float | None, path: Path) -> P
         return _save(fig, path)
 
 
-def training_curves_figure(history: pd.DataFrame, variants: Sequence[str], path: Path) -> Path:
-    """Training loss and development macro-F1 against epoch, one column per variant, one line per seed."""
-    rows = (("train_loss", "training loss"), ("dev_macro_f1", "development macro-F1"))
+def _t_interval(ax, y: float, row: dict, colour) -> None:  # noqa: ANN001 - matplotlib Axes and colour
+    """The t-interval over seeds: caps at real bounds, an arrow at a bound clipped to 0 or 100%, dashed over fewer
+    than MIN_SEEDS seeds."""
+    low, high = row["eval_accuracy_ci_low"], row["eval_accuracy_ci_high"]
+    clipped = bool(row.get("eval_accuracy_ci_clipped", False))
+    style = "--" if row.get("few_seeds") else "-"
+    ax.hlines(y, low, high, color=colour, linewidth=2, linestyles=style)
+    for bound, at_edge, marker in ((low, low <= 0, "<"), (high, high >= 1, ">")):
+        if clipped and at_edge:
+            ax.plot(bound, y, marker=marker, color=colour, markersize=9, linestyle="none", clip_on=False)
+        else:
+            ax.vlines(bound, y - 0.15, y + 0.15, color=colour, linewidth=2)
+
+
+METRIC_LABELS = {
+    "macro_f1": "macro-F1",
+    "accuracy": "accuracy",
+    "balanced_accuracy": "balanced accuracy",
+    "weighted_f1": "weighted F1",
+}
+
+
+def training_curves_figure(
+    history: pd.DataFrame, training: pd.DataFrame, variants: Sequence[str], path: Path
+) -> Figure:
+    """Training loss and each run's own selection metric on development against epoch, one column per variant, one
+    line per seed; a star marks the epoch each run selected.
+
+    ``training``: one row per run with select_metric, selected_step and weighting (StudyRuns.training). Losses
+    are not shared between panels: a class-weighted loss is on another scale than the plain one.
+    """
     seeds = sorted(history["seed"].unique())
-    seed_palette = dict(zip(seeds, sns.color_palette("viridis", len(seeds)), strict=False))
+    seed_palette = dict(zip(seeds, sns.color_palette("viridis", len(seeds)), strict=True))
     history = history.assign(x=history["epoch"].where(history["epoch"].notna(), history["step"]))
     x_label = "epoch" if history["epoch"].notna().all() else "epoch (step where no epoch)"
+    runs = training.set_index(["variant", "seed"])
     with _style():
-        fig = Figure(figsize=(max(6.0, 3.4 * len(variants) + 1.2), 5.6), layout="constrained")
-        axes = fig.subplots(len(rows), len(variants), squeeze=False, sharey="row")
+        fig = Figure(figsize=(max(6.0, 3.4 * len(variants) + 1.2), 5.8), layout="constrained")
+        axes = fig.subplots(2, len(variants), squeeze=False, sharex="col")
         for column, variant in enumerate(variants):
-            for r, (name, title) in enumerate(rows):
-                ax = axes[r, column]
-                data = history[(history["variant"] == variant) & history[name].notna()]
-                if data.empty:
+            of_variant = runs.loc[variant] if variant in runs.index.get_level_values(0) else runs.iloc[0:0]
+            weighted = set(of_variant.get("weighting", [])) - {"none", "balanced_sampler"}
+            metrics = sorted(set(of_variant.get("select_metric", [])))
+            loss_ax, metric_ax = axes[0, column], axes[1, column]
+            loss_ax.set_title(variant)
+            loss_ax.set_ylabel("training loss (class-weighted)" if weighted else "training loss")
+            metric_ax.set_ylabel(f"development {' / '.join(METRIC_LABELS.get(m, m) for m in metrics)} (selects)")
+            metric_ax.set_xlabel(x_label)
+            metric_ax.yaxis.set_major_formatter(PERCENT)
+            data = history[history["variant"] == variant]
+            for seed, run in data.groupby("seed"):
+                colour = seed_palette[seed]
+                losses = run.dropna(subset=["train_loss"])
+                loss_ax.plot(losses["x"], losses["train_loss"], color=colour, linewidth=1.4)
+                if (variant, seed) not in runs.index:
+                    continue
+                chosen = runs.loc[(variant, seed)]
+                column_name = f"dev_{chosen['select_metric']}"
+                evaluations = run.dropna(subset=[column_name])
+                metric_ax.plot(
+                    evaluations["x"], evaluations[column_name], color=colour, linewidth=1.4, marker="o", markersize=3
+                )
+                selected = evaluations[evaluations["step"] == chosen["selected_step"]]
+                metric_ax.plot(
+                    selected["x"],
+                    selected[column_name],
+                    marker="*",
+                    markersize=13,
+                    color=colour,
+                    markeredgecolor="black",
+                    markeredgewidth=0.7,
+                    linestyle="none",
+                    zorder=4,
+                )
+            for ax in (loss_ax, metric_ax):
+                if not ax.lines:
                     ax.text(0.5, 0.5, "no values logged", transform=ax.transAxes, ha="center", va="center", color="0.4")
-                for seed, run in data.groupby("seed"):
-                    ax.plot(
-                        run["x"],
-                        run[name],
-                        color=seed_palette[seed],
-                        linewidth=1.4,
-                        marker="o" if name.startswith("dev_") else None,
-                        markersize=3,
-                    )
-                if r == 0:
-                    ax.set_title(variant)
-                ax.set_xlabel(x_label if r == len(rows) - 1 else "")
-                ax.set_ylabel(title if column == 0 else "")
-                if name == "dev_macro_f1":
-                    ax.yaxis.set_major_formatter(PERCENT)
         handles = [Line2D([], [], color=seed_palette[s], linewidth=2, label=f"seed {s}") for s in seeds]
+        handles.append(
+            Line2D(
+                [],
+                [],
+                marker="*",
+                markersize=11,
+                color="0.5",
+                markeredgecolor="black",
+                linestyle="none",
+                label="selected epoch",
+            )
+        )
         fig.legend(handles=handles, loc="outside right upper", frameon=False, title="run")
-        fig.suptitle("Training curves per run")
+        fig.suptitle("Training curves per run: training loss, and the development metric that selects the checkpoint")
         return _save(fig, path)
 
 
-def calibration_figure(tracks: pd.DataFrame, variant: str, path: Path) -> Path:
-    """Reliability diagram (accuracy against confidence) of one variant's evaluation tracks pooled
-    over seeds, with the confidence histogram below and the ECE in the title."""
+def calibration_figure(tracks: pd.DataFrame, variant: str, path: Path) -> Figure:
+    """Reliability diagram (accuracy against confidence) of one variant's evaluation tracks pooled over seeds:
+    accuracy per bin as bars, the bin's mean confidence as a black tick, the gap between them shaded; the ECE
+    written on the plot; the confidence histogram below."""
     probs = tracks.loc[:, list(PROB_COLUMNS)].to_numpy(dtype=float)
     bins = reliability_bins(tracks["label"], probs, CALIBRATION_BINS)
     ece = expected_calibration_error(tracks["label"], probs, CALIBRATION_BINS)
     edges = bins["edges"]
     centres, width = (edges[:-1] + edges[1:]) / 2, np.diff(edges)
     filled = bins["count"] > 0
+    accuracy, confidence = bins["accuracy"][filled], bins["confidence"][filled]
     with _style():
         fig = Figure(figsize=(6.0, 6.6), layout="constrained")
         top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-        top.bar(
-            centres[filled],
-            bins["accuracy"][filled],
-            width=width[filled],
-            color=sns.color_palette("colorblind")[0],
-            edgecolor="white",
+        blue, red = sns.color_palette("colorblind")[0], sns.color_palette("colorblind")[3]
+        x, w = centres[filled], width[filled] * 0.9
+        low, high = np.minimum(accuracy, confidence), np.maximum(accuracy, confidence)
+        top.bar(x, low, width=w, color=blue, alpha=0.8, label="below both accuracy and confidence")
+        top.bar(x, high - low, bottom=low, width=w, color=red, alpha=0.45, label="gap: accuracy to mean confidence")
+        top.hlines(confidence, x - w / 2, x + w / 2, color="black", linewidth=1.8, label="mean confidence in bin")
+        top.plot(
+            x,
+            accuracy,
+            marker="o",
+            markersize=5,
+            color=blue,
+            markeredgecolor="black",
+            linestyle="none",
             label="accuracy in bin",
         )
-        top.bar(
-            centres[filled],
-            bins["confidence"][filled] - bins["accuracy"][filled],
-            bottom=bins["accuracy"][filled],
-            width=width[filled],
-            fill=False,
-            hatch="//",
-            edgecolor="firebrick",
-            linewidth=0.8,
-            label="gap to mean confidence in bin",
+        top.plot([0, 1], [0, 1], linestyle="--", color="0.4", linewidth=1, label="perfect calibration")
+        top.text(
+            0.04,
+            0.95,
+            f"ECE = {100 * ece:.1f}%",
+            transform=top.transAxes,
+            fontsize="x-large",
+            va="top",
+            bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "0.6"},
         )
-        top.plot([0, 1], [0, 1], linestyle="--", color="0.4", label="perfect calibration")
         top.set(ylim=(0, 1), ylabel="accuracy")
         top.yaxis.set_major_formatter(PERCENT)
-        fig.legend(
-            *top.get_legend_handles_labels(), loc="outside lower center", ncol=3, frameon=False, fontsize="small"
-        )
+        handles, labels = top.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncol=2, frameon=False, fontsize="small")
         top.set_title(
             f"Reliability diagram: {variant} (best variant), evaluation split,\n"
-            f"pooled over {_n_seeds(tracks)} seed(s); ECE = {100 * ece:.1f}% ({CALIBRATION_BINS} bins)"
+            f"pooled over {_n_seeds(tracks)} seed(s), {CALIBRATION_BINS} equal-width bins"
         )
-        bottom.bar(centres, bins["count"], width=width, color="0.55", edgecolor="white")
+        bottom.bar(centres, bins["count"], width=width * 0.9, color="0.55")
         bottom.set(xlim=(0, 1), xlabel="confidence (highest class probability)", ylabel="tracks")
         bottom.xaxis.set_major_formatter(PERCENT)
         return _save(fig, path)
 
 
-def variants_figure(runs: pd.DataFrame, variants: Sequence[str], path: Path) -> Path:
+def variants_figure(runs: pd.DataFrame, variants: Sequence[str], path: Path) -> Figure:
     """Evaluation accuracy, balanced accuracy and macro-F1 of every run (dots) and the mean per variant (bar)."""
     metrics = {"eval_accuracy": "accuracy", "eval_balanced_accuracy": "balanced accuracy", "eval_macro_f1": "macro-F1"}
     long = runs.melt(id_vars=["variant", "seed"], value_vars=list(metrics), var_name="metric", value_name="value")
+    low = max(0.0, np.floor(10 * long["value"].min()) / 10 - 0.05)
     palette = variant_palette(variants)
     with _style():
         fig = Figure(figsize=(11.0, 1.6 + 0.5 * len(variants)), layout="constrained")
@@ -378,7 +449,7 @@ def variants_figure(runs: pd.DataFrame, variants: Sequence[str], path: Path) -> 
             ax.scatter(
                 means.to_numpy(), range(len(variants)), marker="|", s=900, linewidths=2.5, color="black", zorder=3
             )
-            ax.set_xlim(max(0.0, np.floor(10 * data["value"].min()) / 10 - 0.05), 1.0)
+            ax.set_xlim(low, 1.0)  # one range for every panel
             ax.xaxis.set_major_formatter(PERCENT)
             ax.set(title=title, xlabel="", ylabel="")
         fig.suptitle("Variants compared on the evaluation split: black bar = mean over seeds, dot = one seed")

@@ -23,6 +23,7 @@ PATH_COLUMNS: tuple[str, ...] = (
     "metrics_development",
     "metrics_evaluation",
     "history",
+    "train_summary",
 )
 RUN_COLUMNS: tuple[str, ...] = ("variant", "seed", *PATH_COLUMNS)
 PROB_COLUMNS: tuple[str, ...] = tuple(f"prob_{cls}" for cls in CLASSES)
@@ -40,6 +41,8 @@ HISTORY_COLUMNS: tuple[str, ...] = (
 )
 SCALAR_METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "macro_roc_auc")
 METRICS_KEYS: tuple[str, ...] = (*SCALAR_METRICS, "per_class", "confusion", "n_tracks", "variant", "seed", "split")
+SUMMARY_KEYS: tuple[str, ...] = ("variant", "seed", "select_metric", "best_dev_metric", "selected_step", "recipe")
+"""Keys of train_summary.json the report reads: which metric selected the checkpoint, and where."""
 PROB_SUM_TOLERANCE = 1e-3
 
 
@@ -51,12 +54,14 @@ class StudyRuns:
     metrics: variant, seed, split, SCALAR_METRICS, n_tracks, recall_/support_/roc_auc_<cls>
         (recall NaN where the class has no tracks).
     history: HISTORY_COLUMNS plus variant, seed.
+    training: variant, seed, select_metric, best_dev_metric, selected_step, weighting (one row per run).
     variants: variants in order of first appearance in the runs table.
     """
 
     predictions: pd.DataFrame
     metrics: pd.DataFrame
     history: pd.DataFrame
+    training: pd.DataFrame
     variants: tuple[str, ...]
 
 
@@ -170,10 +175,29 @@ def read_history(path: Path) -> pd.DataFrame:
     return frame.loc[:, list(HISTORY_COLUMNS)].apply(pd.to_numeric, errors="raise")
 
 
+def read_train_summary(path: Path, variant: str, seed: int) -> dict:
+    """One run's train_summary.json, checked for its keys and for the run it belongs to."""
+    path = Path(path)
+    summary = read_json(path, "training summary")
+    missing = [key for key in SUMMARY_KEYS if key not in summary]
+    if missing:
+        raise ValueError(f"{path}: missing keys {missing}; expected those written by astgenre.training.train_run")
+    if (str(summary["variant"]), int(summary["seed"])) != (variant, seed):
+        raise ValueError(f"{path}: holds run {(summary['variant'], summary['seed'])}, expected {(variant, seed)}")
+    return {
+        "variant": variant,
+        "seed": seed,
+        "select_metric": str(summary["select_metric"]),
+        "best_dev_metric": float(summary["best_dev_metric"]),
+        "selected_step": int(summary["selected_step"]),
+        "weighting": str(summary["recipe"].get("weighting", "none")),
+    }
+
+
 def load_runs(runs: pd.DataFrame) -> StudyRuns:
     """Read and check every file named in the runs table."""
     runs = validate_runs(runs)
-    predictions, metrics, history = [], [], []
+    predictions, metrics, history, training = [], [], [], []
     for run in runs.itertuples(index=False):
         for split in REPORT_SPLITS:
             frame = read_predictions(Path(getattr(run, f"predictions_{split}")), split)
@@ -189,10 +213,12 @@ def load_runs(runs: pd.DataFrame) -> StudyRuns:
         frame.insert(0, "variant", run.variant)
         frame.insert(1, "seed", run.seed)
         history.append(frame)
+        training.append(read_train_summary(Path(run.train_summary), run.variant, run.seed))
     return StudyRuns(
         predictions=pd.concat(predictions, ignore_index=True),
         metrics=pd.DataFrame(metrics),
         history=pd.concat(history, ignore_index=True),
+        training=pd.DataFrame(training),
         variants=tuple(dict.fromkeys(runs["variant"])),
     )
 
