@@ -1,7 +1,18 @@
+import re
+
 import pytest
 import yaml
 
-from astgenre.config import ConfigError, changed_keys, deep_merge, load_study, variant_training
+from astgenre.config import (
+    ConfigError,
+    changed_keys,
+    deep_merge,
+    excerpt_key,
+    load_study,
+    study_excerpts,
+    variant_excerpt,
+    variant_training,
+)
 
 
 @pytest.fixture
@@ -87,3 +98,47 @@ def test_explicit_override_equal_to_the_default_still_beats_the_preset(defaults,
     cfg = load_study(deep_merge(defaults, overrides), *paths, overrides=overrides)
     assert cfg["resources"]["train"]["gpu"] == 1
     assert cfg["resources"]["evaluate"]["gpu"] == 0
+
+
+def test_the_replica_decodes_the_notebooks_excerpt_and_the_others_share_theirs(defaults, paths):
+    cfg = load_study(defaults, *paths)
+    assert variant_excerpt(cfg, "reference_replica") == {"start": 0.0, "duration": 10.255}
+    for variant in ("none", "inverse_frequency", "effective_number", "balanced_sampler"):
+        assert variant_excerpt(cfg, variant) == {"start": "middle", "duration": 30.0}
+    assert sorted(study_excerpts(cfg)) == ["0s_10.255s", "middle_30s"]
+    replica = variant_training(cfg, "reference_replica")
+    assert (replica["window"], replica["weight_decay"], replica["precision"]) == ("first", 0.0, "fp32")
+    demo = load_study(dict(defaults, study="demo"), *paths)
+    assert sorted(study_excerpts(demo)) == ["0s_whole"]  # the demo decodes whole tracks from 0 s once
+
+
+def test_excerpt_keys_name_equal_excerpts_alike():
+    assert excerpt_key({"start": 0, "duration": None}) == excerpt_key({"start": 0.0, "duration": None}) == "0s_whole"
+    assert excerpt_key({"start": "middle", "duration": 30}) == "middle_30s"
+    assert excerpt_key({"start": 12.5, "duration": 10.255}) == "12.5s_10.255s"
+
+
+def test_a_dry_run_of_the_full_study_decodes_and_featurises_each_excerpt_once(repo, tmp_path):
+    """The replica's excerpt adds one decode and one feature job per shard, and only those."""
+    import shutil
+    import subprocess
+    import sys
+
+    for name in ("Snakefile", "config.yaml"):
+        shutil.copy(repo / name, tmp_path / name)
+    shutil.copytree(repo / "workflow", tmp_path / "workflow", ignore=shutil.ignore_patterns("__pycache__"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--dry-run", "--printshellcmds", "--cores", "1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = proc.stdout
+    for excerpt in ("middle_30s", "0s_10.255s"):
+        assert jobs.count(f"results/ismir2004/features/{excerpt}/shard") >= 16
+    blocks = re.split(r"^(?:local)?rule (\w+):$", jobs, flags=re.MULTILINE)
+    decode_jobs = [body for name, body in zip(blocks[1::2], blocks[2::2], strict=True) if name == "decode"]
+    assert len(decode_jobs) == 2 * 16
+    assert sum("excerpt=0s_10.255s" in block for block in decode_jobs) == 16

@@ -178,7 +178,7 @@ def test_same_seed_reproduces_a_workflow_run_to_the_last_digit(demo, tmp_path):
     results = demo / "results/demo"
     summary = train_run(
         index_path=results / "index.tsv",
-        feature_dirs=sorted(results.glob("features/shard*")),
+        feature_dirs=sorted(results.glob("features/0s_whole/shard*")),
         checkpoint=results / "checkpoint",
         model_dir=tmp_path / "model",
         work_dir=tmp_path / "work",

@@ -119,3 +119,21 @@ def variant_training(config: Mapping[str, Any], variant: str) -> dict[str, Any]:
     recipe = deep_merge(config["training"], spec.get("training") or {})
     recipe["weighting"] = spec["weighting"]
     return recipe
+
+
+def variant_excerpt(config: Mapping[str, Any], variant: str) -> dict[str, Any]:
+    """The excerpt {start, duration} a variant decodes: its own ``audio`` settings over the study's."""
+    own = config["variants"][variant].get("audio") or {}
+    return {key: own.get(key, config["audio"][key]) for key in ("start", "duration")}
+
+
+def excerpt_key(excerpt: Mapping[str, Any]) -> str:
+    """A folder name for an excerpt, the same for equal excerpts: 'middle_30s', '0s_10.255s', '0s_whole'."""
+    start, duration = excerpt["start"], excerpt["duration"]
+    start_part = "middle" if start == "middle" else f"{float(start):g}s"
+    return f"{start_part}_{'whole' if duration is None else f'{float(duration):g}s'}"
+
+
+def study_excerpts(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every distinct excerpt the grid's variants need, by key: each is decoded and featurised once."""
+    return {excerpt_key(e): e for e in (variant_excerpt(config, v) for v in config["grid"]["variants"])}

@@ -1,7 +1,8 @@
 # Configuration (validated before any job runs), paths and input functions shared by all rules.
+import re
 from pathlib import Path
 
-from astgenre.config import load_study, variant_training
+from astgenre.config import excerpt_key, load_study, study_excerpts, variant_excerpt, variant_training
 import astgenre.report
 from astgenre.report import REPORT_CAPTIONS, REPORT_FILES
 
@@ -17,6 +18,8 @@ SHARDS = list(range(CFG["audio"]["shards"]))
 VARIANTS = CFG["grid"]["variants"]
 SEEDS = CFG["grid"]["seeds"]
 RUNS = [(variant, seed) for variant in VARIANTS for seed in SEEDS]
+# Every distinct excerpt {start, duration} the variants need, by folder name: decoded and featurised once each.
+EXCERPTS = study_excerpts(CFG)
 EVAL_SPLITS = ["development", "evaluation"]
 ENV = "../envs/astgenre.yaml"
 REPORT_CATEGORIES = {"csv": "Tables", "md": "Tables", "png": "Figures"}
@@ -28,10 +31,25 @@ wildcard_constraints:
     shard=r"\d+",
     seed=r"\d+",
     variant="|".join(VARIANTS),
+    excerpt="|".join(re.escape(key) for key in EXCERPTS),
 
 
 def run_dir(variant, seed):
     return f"{RESULTS}/runs/{variant}/seed{seed}"
+
+
+def audio_dir(excerpt, shard):
+    return f"{RESULTS}/audio/{excerpt}/shard{shard}"
+
+
+def feature_dir(excerpt, shard):
+    return f"{RESULTS}/features/{excerpt}/shard{shard}"
+
+
+def variant_features(wildcards):
+    """The feature shards of the excerpt the run's variant decodes."""
+    excerpt = excerpt_key(variant_excerpt(CFG, wildcards.variant))
+    return [feature_dir(excerpt, shard) for shard in SHARDS]
 
 
 def run_files(name):

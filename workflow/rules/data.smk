@@ -73,10 +73,10 @@ rule decode:
         index=f"{RESULTS}/index.tsv",
         root=f"{RESULTS}/data",
     output:
-        audio=directory(f"{RESULTS}/audio/shard{{shard}}"),
-        errors=f"{RESULTS}/audio/shard{{shard}}.errors.tsv",
+        audio=directory(audio_dir("{excerpt}", "{shard}")),
+        errors=f"{audio_dir('{excerpt}', '{shard}')}.errors.tsv",
     log:
-        f"{RESULTS}/logs/decode/shard{{shard}}.log",
+        f"{RESULTS}/logs/decode/{{excerpt}}/shard{{shard}}.log",
     conda:
         ENV
     resources:
@@ -85,8 +85,8 @@ rule decode:
         shard=lambda wildcards: int(wildcards.shard),
         shards=len(SHARDS),
         sample_rate=CFG["audio"]["sample_rate"],
-        start=CFG["audio"]["start"],
-        duration=CFG["audio"]["duration"],
+        start=lambda wildcards: EXCERPTS[wildcards.excerpt]["start"],
+        duration=lambda wildcards: EXCERPTS[wildcards.excerpt]["duration"],
         on_error=CFG["audio"]["on_error"],
     script:
         "../scripts/decode.py"
@@ -94,7 +94,7 @@ rule decode:
 
 rule decode_errors:
     input:
-        expand(f"{RESULTS}/audio/shard{{shard}}.errors.tsv", shard=SHARDS),
+        [f"{audio_dir(excerpt, shard)}.errors.tsv" for excerpt in EXCERPTS for shard in SHARDS],
     output:
         f"{RESULTS}/decode_errors.tsv",
     log:

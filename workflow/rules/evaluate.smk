@@ -5,7 +5,7 @@ rule evaluate:
     input:
         model=f"{RESULTS}/runs/{{variant}}/seed{{seed}}/model",
         index=f"{RESULTS}/index.tsv",
-        features=expand(f"{RESULTS}/features/shard{{shard}}", shard=SHARDS),
+        features=variant_features,
     output:
         predictions_development=f"{RESULTS}/runs/{{variant}}/seed{{seed}}/predictions_development.tsv",
         metrics_development=f"{RESULTS}/runs/{{variant}}/seed{{seed}}/metrics_development.json",

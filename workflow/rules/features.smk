@@ -3,11 +3,11 @@
 
 rule features:
     input:
-        audio=f"{RESULTS}/audio/shard{{shard}}",
+        audio=audio_dir("{excerpt}", "{shard}"),
     output:
-        features=directory(f"{RESULTS}/features/shard{{shard}}"),
+        features=directory(feature_dir("{excerpt}", "{shard}")),
     log:
-        f"{RESULTS}/logs/features/shard{{shard}}.log",
+        f"{RESULTS}/logs/features/{{excerpt}}/shard{{shard}}.log",
     conda:
         ENV
     resources:

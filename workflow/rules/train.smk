@@ -19,7 +19,7 @@ rule train:
     input:
         checkpoint_input,
         index=f"{RESULTS}/index.tsv",
-        features=expand(f"{RESULTS}/features/shard{{shard}}", shard=SHARDS),
+        features=variant_features,
     output:
         model=directory(f"{RESULTS}/runs/{{variant}}/seed{{seed}}/model"),
         history=f"{RESULTS}/runs/{{variant}}/seed{{seed}}/history.tsv",
