@@ -14,15 +14,15 @@ import pytest
 
 from astgenre.audio import decode_tracks
 from astgenre.dataset import build_index, extract_archive, index_summary, select_shard
+from astgenre.demo.sounds import encode_mp3
 from astgenre.download import fetch_archive, md5sum
 from astgenre.labels import SPLITS, TRAINING_COUNTS
-from astgenre.synth import _encode_mp3
 
 
 def tiny_mp3(seconds: float = 0.3, rate: int = 22050) -> bytes:
     """A real, short MP3 (a 440 Hz tone), encoded like the demo corpus."""
     t = np.arange(int(seconds * rate)) / rate
-    return _encode_mp3((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :], rate, 64000)
+    return encode_mp3((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :], rate, 64000)
 
 
 @pytest.fixture(scope="module")

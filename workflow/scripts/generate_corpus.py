@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from astgenre.logs import log_to
-from astgenre.synth import generate_corpus
+from astgenre.demo import generate_corpus
 
 log_to(snakemake.log[0])
 archive = Path(snakemake.output.archive)

@@ -1,296 +1,18 @@
-"""The offline demo corpus: a small synthetic archive shaped exactly like the ISMIR2004 Genre archive.
-
-Layout (as in ``ismir04_genre.zip`` of Zenodo record 1302992)::
-
-    ismir04_genre/audio/{training,evaluation}/<genre folder>/<artist>/<album>/<n>-<title>.mp3
-    ismir04_genre/audio/development/artist_N_album_M_track_K.mp3
-    ismir04_genre/metadata/<split>/tracklist.csv   (no header, every field quoted; evaluation adds a track id)
-
-Audio folders use the 8 original genres of the real archive (jazz_blues lives under ``jazz/``, metal_punk under
-``metal/`` or ``punk/``, rock_pop under ``rock/`` or ``pop/``); the tracklist's first column holds the 6 classes.
-As in the real data, training and evaluation share artists and albums, and exactly one tracklist path does not
-match its file (:data:`DELIBERATE_MISMATCH`). Each class is synthesised with its own rhythm, timbre and register;
-tempo, key and instrument parameters vary per artist and per track, all drawn from ``seed``.
-"""
+"""The demo corpus's audio: each class synthesised with its own rhythm, timbre and register; tempo, key and
+instrument parameters vary per artist (:class:`Style`) and per track, all drawn from the corpus seed."""
 
 from __future__ import annotations
 
-import csv
 import functools
-import hashlib
 import io
-import logging
-import math
-import multiprocessing
-import os
-import sys
-import tempfile
-import zipfile
 import zlib
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 
 import av
 import numpy as np
 from scipy import signal
 
-from astgenre.labels import CLASSES, SPLITS, TRAINING_COUNTS
-
-logger = logging.getLogger(__name__)
-
-__all__ = ["DELIBERATE_MISMATCH", "FOLDERS", "class_counts", "generate_corpus"]
-
-TOP = "ismir04_genre"
-FOLDERS: dict[str, tuple[tuple[str, float], ...]] = {
-    "classical": (("classical", 1.0),),
-    "electronic": (("electronic", 1.0),),
-    "jazz_blues": (("jazz", 1.0),),
-    "metal_punk": (("metal", 29 / 45), ("punk", 16 / 45)),
-    "rock_pop": (("rock", 95 / 101), ("pop", 6 / 101)),
-    "world": (("world", 1.0),),
-}
-"""Audio folder(s) of each class with their share of the real training split (the real archive has no blues/)."""
-if set(FOLDERS) != set(CLASSES):
-    raise ImportError(f"astgenre.synth.FOLDERS covers {sorted(FOLDERS)}, not the classes {list(CLASSES)}")
-
-DELIBERATE_MISMATCH = ("3-l_oracle.mp3", "03-l'oracle.mp3")
-"""(name in the tracklist, name on disk) of the one training track whose tracklist path does not match its file."""
-
-_ZIP_TIME = (2004, 9, 1, 0, 0, 0)
-_NAMED_SPLITS = ("training", "evaluation")
-_TRACK_ID_RANGE = (50000, 60000)
-
-
-def class_counts(scale: float, min_per_class: int) -> dict[str, int]:
-    """Tracks per class in each split: TRAINING_COUNTS * scale rounded half up, at least min_per_class."""
-    return {c: max(min_per_class, math.floor(TRAINING_COUNTS[c] * scale + 0.5)) for c in CLASSES}
-
-
-# ------------------------------------------------------------------------------------------------ corpus plan
-
-
-@dataclass(frozen=True)
-class _Track:
-    split: str
-    label: str
-    folder: str  # audio folder genre (8 original genres)
-    artist: str  # tracklist fields
-    album: str
-    title: str
-    number: int
-    disk: str  # path relative to audio/<split>/ of the file in the archive
-    listed: str  # path relative to audio/<split>/ written in the tracklist
-    style_key: str  # artist identity of the sound (dev artists keep the style of a named artist)
-    track_id: int | None = None
-
-
-_SYLLABLE_C = tuple("bdfgklmnprstvz") + ("ch", "sh", "tr")
-_SYLLABLE_V = tuple("aeiou") + ("ai", "ou")
-_WORDS = (
-    "night",
-    "river",
-    "blue",
-    "dance",
-    "song",
-    "light",
-    "stone",
-    "fire",
-    "rain",
-    "road",
-    "city",
-    "dream",
-    "echo",
-    "garden",
-    "winter",
-    "summer",
-    "mirror",
-    "shadow",
-    "ocean",
-    "silver",
-    "golden",
-    "morning",
-    "train",
-    "circle",
-    "heart",
-    "machine",
-    "sky",
-    "wolf",
-    "moon",
-    "desert",
-    "suite",
-    "prelude",
-    "theme",
-)
-_ARTICLES = ("l'", "d'")
-_SUFFIXES = ("_(live)", "_(remix)", "_(part_2)", "_(edit)")
-
-
-def _word(rng: np.random.Generator) -> str:
-    if rng.random() < 0.5:
-        return str(rng.choice(_WORDS))
-    return "".join(str(rng.choice(_SYLLABLE_C)) + str(rng.choice(_SYLLABLE_V)) for _ in range(rng.integers(2, 4)))
-
-
-def _phrase(rng: np.random.Generator, lo: int, hi: int, quirks: bool) -> str:
-    """A name as found on disk: lowercase words joined by '_', sometimes with an apostrophe or parentheses."""
-    words = [_word(rng) for _ in range(rng.integers(lo, hi + 1))]
-    if quirks and rng.random() < 0.08:
-        words[0] = str(rng.choice(_ARTICLES)) + words[0]
-    name = "_".join(words)
-    if quirks and rng.random() < 0.06:
-        name += str(rng.choice(_SUFFIXES))
-    return name
-
-
-def _field(disk_name: str) -> str:
-    """The tracklist spelling of a name on disk: apostrophes become '_', parentheses are dropped."""
-    return disk_name.replace("'", "_").replace("(", "").replace(")", "")
-
-
-def _unique(make, used: set[str]) -> str:
-    for _ in range(1000):
-        name = make()
-        if _field(name) not in used:
-            used.add(_field(name))
-            return name
-    raise RuntimeError("could not draw a unique synthetic name")  # pragma: no cover - 1000 collisions
-
-
-def _folder_for(rng: np.random.Generator, label: str) -> str:
-    names, weights = zip(*FOLDERS[label], strict=False)
-    return str(rng.choice(names, p=np.asarray(weights) / sum(weights)))
-
-
-def _plan_named(rng, label: str, n: int, used_artists: set[str]) -> tuple[list[_Track], list[tuple[str, str]]]:
-    """Training and evaluation tracks of one class, sharing artists and albums; and the (style_key, folder) list."""
-    need = {split: n for split in _NAMED_SPLITS}
-    tracks: list[_Track] = []
-    artists: list[tuple[str, str]] = []
-    minority = FOLDERS[label][-1][0] if len(FOLDERS[label]) > 1 and n >= 2 else None
-    while any(need.values()):
-        artist = _unique(lambda: _phrase(rng, 1, 2, quirks=False), used_artists)
-        first = minority is not None and not artists
-        folder = minority if first else _folder_for(rng, label)
-        style_key = f"{label}/{artist}"
-        artists.append((style_key, folder))
-        used_albums: set[str] = set()
-        for _ in range(1 if first else rng.integers(1, 4)):
-            if not any(need.values()):
-                break
-            if first:  # the rarer folder (punk/, pop/) always appears in both named splits
-                take = {split: 1 for split in _NAMED_SPLITS}
-            else:
-                take = {split: min(need[split], int(rng.integers(0, 5))) for split in _NAMED_SPLITS}
-                if not any(take.values()):
-                    take[max(need, key=need.get)] = 1
-            size = sum(take.values())
-            album = _unique(lambda: _phrase(rng, 1, 4, quirks=True), used_albums)
-            numbers = np.sort(rng.choice(np.arange(1, size + int(rng.integers(1, 12))), size, replace=False))
-            used_titles: set[str] = set()
-            splits = [s for s in _NAMED_SPLITS for _ in range(take[s])]
-            for split, number in zip(rng.permutation(splits), numbers, strict=False):
-                title = _unique(lambda: _phrase(rng, 1, 4, quirks=True), used_titles)
-                path = f"{folder}/{artist}/{album}/{number}-{title}.mp3"
-                tracks.append(
-                    _Track(
-                        str(split),
-                        label,
-                        folder,
-                        artist,
-                        _field(album),
-                        _field(title),
-                        int(number),
-                        path,
-                        path,
-                        style_key,
-                    )
-                )
-            for split in _NAMED_SPLITS:
-                need[split] -= take[split]
-    return tracks, artists
-
-
-def _plan_development(rng, label: str, n: int, artists: list[tuple[str, str]]) -> list[list[list[_Track]]]:
-    """Development tracks of one class as artists -> albums -> tracks, names filled in later (anonymised)."""
-    plan: list[list[list[_Track]]] = []
-    left = n
-    while left:
-        style_key, folder = artists[len(plan)] if len(plan) < len(artists) else (f"{label}/dev{len(plan)}", "")
-        albums = []
-        for _ in range(rng.integers(1, 4)):
-            size = min(left, int(rng.integers(1, 7)))
-            albums.append([_Track("development", label, folder, "", "", "", 0, "", "", style_key) for _ in range(size)])
-            left -= size
-            if not left:
-                break
-        plan.append(albums)
-    return plan
-
-
-def _with_mismatch(tracks: list[_Track]) -> list[_Track]:
-    """Rename the first classical training track to the deliberate mismatch (track 3, "l'oracle")."""
-    listed, disk = DELIBERATE_MISMATCH
-    number = int(listed.split("-")[0])
-    i = next(i for i, t in enumerate(tracks) if t.split == "training" and t.label == "classical")
-    target = tracks[i]
-    folder = target.disk.rsplit("/", 1)[0]
-    album = [t for t in tracks if t.disk.startswith(folder + "/") and t is not target]
-    taken = {t.number for t in album}
-    if number in taken:  # the album neighbour numbered 3 takes the target's number instead
-        j = next(j for j, t in enumerate(tracks) if t in album and t.number == number)
-        other = tracks[j]
-        path = f"{folder}/{target.number}-{other.disk.rsplit('/', 1)[1].split('-', 1)[1]}"
-        tracks[j] = replace(other, number=target.number, disk=path, listed=path)
-    title = _field(Path(disk).stem.split("-", 1)[1])
-    tracks[i] = replace(target, title=title, number=number, disk=f"{folder}/{disk}", listed=f"{folder}/{listed}")
-    return tracks
-
-
-def _plan(scale: float, min_per_class: int, seed: int) -> list[_Track]:
-    """Every track of the corpus, in tracklist order within each split."""
-    counts = class_counts(scale, min_per_class)
-    used_artists: set[str] = set()
-    named: list[_Track] = []
-    development: list[list[list[_Track]]] = []
-    for c_index, label in enumerate(CLASSES):
-        rng = np.random.default_rng([seed, 1, c_index])
-        tracks, artists = _plan_named(rng, label, counts[label], used_artists)
-        named += tracks
-        development += _plan_development(rng, label, counts[label], artists)
-    named = _with_mismatch(named)
-    dev: list[_Track] = []
-    for a, albums in enumerate(development, start=1):
-        for m, album in enumerate(albums, start=1):
-            for k, t in enumerate(album, start=1):
-                name = f"artist_{a}_album_{m}_track_{k}.mp3"
-                dev.append(
-                    replace(
-                        t,
-                        artist=f"artist_{a}",
-                        album=f"album_{m}",
-                        title=f"track_{k}",
-                        number=k,
-                        disk=name,
-                        listed=name,
-                    )
-                )
-    order = {s: i for i, s in enumerate(SPLITS)}
-    named.sort(key=lambda t: (order[t.split], CLASSES.index(t.label), t.artist, t.album, t.title))
-    evaluation = [i for i, t in enumerate(named) if t.split == "evaluation"]
-    ids = np.random.default_rng([seed, 2]).choice(np.arange(*_TRACK_ID_RANGE), len(evaluation), replace=False)
-    for i, track_id in zip(evaluation, ids, strict=False):
-        named[i] = replace(named[i], track_id=int(track_id))
-    return sorted(named + dev, key=lambda t: order[t.split])
-
-
-def _tracklist(tracks: list[_Track]) -> bytes:
-    buf = io.StringIO()
-    writer = csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\n")
-    for t in tracks:
-        row = [t.label, t.artist, t.album, t.title, str(t.number), t.listed]
-        writer.writerow(row if t.track_id is None else [*row, str(t.track_id)])
-    return buf.getvalue().encode("utf-8")
-
+from astgenre.labels import CLASSES
 
 # ------------------------------------------------------------------------------------------- signal building
 
@@ -461,7 +183,7 @@ def _near(pc: int, target: float) -> int:
 
 
 @dataclass(frozen=True)
-class _Style:
+class Style:
     """Artist-level sound: tracks of one artist share these, around which each track varies."""
 
     key: int
@@ -472,7 +194,7 @@ class _Style:
     sub: str  # audio folder (punk vs metal, pop vs rock); "" when unknown
 
 
-def _tempo(rng, style: _Style, lo: float, hi: float) -> float:
+def _tempo(rng, style: Style, lo: float, hi: float) -> float:
     pos = np.clip(style.tempo + rng.normal(0, 0.12), 0, 1)
     return lo + pos * (hi - lo)
 
@@ -850,7 +572,7 @@ _RENDERERS = {
 }
 """Renderer, reverb wet range and reverb length range (s) of each class."""
 if set(_RENDERERS) != set(CLASSES):
-    raise ImportError(f"astgenre.synth has renderers for {sorted(_RENDERERS)}, not the classes {list(CLASSES)}")
+    raise ImportError(f"astgenre.demo.sounds has renderers for {sorted(_RENDERERS)}, not the classes {list(CLASSES)}")
 
 
 def _reverb(mix: np.ndarray, rng, sr: int, wet: float, seconds: float) -> np.ndarray:
@@ -865,7 +587,7 @@ def _reverb(mix: np.ndarray, rng, sr: int, wet: float, seconds: float) -> np.nda
     return out
 
 
-def _render(label: str, style: _Style, rng, sr: int, n: int) -> np.ndarray:
+def _render(label: str, style: Style, rng, sr: int, n: int) -> np.ndarray:
     """Stereo float32 (2, n) audio of one track, mastered (reverb, fades, loudness, noise floor)."""
     render, wet_range, length_range = _RENDERERS[label]
     mix = render(rng, style, sr, n)
@@ -877,9 +599,9 @@ def _render(label: str, style: _Style, rng, sr: int, n: int) -> np.ndarray:
     return np.clip(mix, -1.0, 1.0).astype(np.float32)
 
 
-def _style(seed: int, style_key: str, sub: str) -> _Style:
+def _style(seed: int, style_key: str, sub: str) -> Style:
     rng = np.random.default_rng([seed, 3, zlib.crc32(style_key.encode())])
-    return _Style(
+    return Style(
         int(rng.integers(0, 12)),
         float(rng.uniform(0.1, 0.9)),
         float(rng.uniform(0.75, 1.3)),
@@ -889,7 +611,7 @@ def _style(seed: int, style_key: str, sub: str) -> _Style:
     )
 
 
-def _encode_mp3(audio: np.ndarray, sr: int, bitrate: int) -> bytes:
+def encode_mp3(audio: np.ndarray, sr: int, bitrate: int) -> bytes:
     """MP3 (libmp3lame) bytes of float32 (channels, n) audio."""
     layout = "stereo" if audio.shape[0] == 2 else "mono"
     buf = io.BytesIO()
@@ -906,7 +628,7 @@ def _encode_mp3(audio: np.ndarray, sr: int, bitrate: int) -> bytes:
     return buf.getvalue()
 
 
-def _track_mp3(job: tuple[str, str, str, str, str, int, float]) -> bytes:
+def track_mp3(job: tuple[str, str, str, str, str, int, float]) -> bytes:
     """Synthesise and encode one track; everything random comes from (seed, track path)."""
     split, disk, label, style_key, sub, seed, seconds = job
     rng = np.random.default_rng([seed, 4, zlib.crc32(f"{split}/{disk}".encode())])
@@ -917,89 +639,4 @@ def _track_mp3(job: tuple[str, str, str, str, str, int, float]) -> bytes:
     audio = _render(label, _style(seed, style_key, sub), rng, sr, n)
     if channels == 1:
         audio = audio.mean(axis=0, keepdims=True)
-    return _encode_mp3(audio, sr, bitrate)
-
-
-# ------------------------------------------------------------------------------------------------- the archive
-
-
-def _workers(jobs: int) -> int:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, 8, jobs // 4))
-
-
-def _mp3s(jobs: list[tuple]):
-    """The encoded tracks in job order; forked worker processes on Linux (no re-import of __main__)."""
-    workers = _workers(len(jobs))
-    if workers == 1 or not sys.platform.startswith("linux"):
-        yield from map(_track_mp3, jobs)
-        return
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        yield from pool.imap(_track_mp3, jobs, chunksize=2)
-
-
-def _info(name: str) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(f"{TOP}/{name}", date_time=_ZIP_TIME)
-    info.compress_type = zipfile.ZIP_STORED
-    info.external_attr = 0o644 << 16
-    info.create_system = 3
-    return info
-
-
-def _readme(scale: float, min_per_class: int, seconds: float, seed: int, counts: dict[str, int]) -> bytes:
-    return (
-        "Synthetic demo corpus of the astgenre project (astgenre.synth.generate_corpus), shaped like the ISMIR2004\n"
-        "Genre archive (Zenodo record 1302992). The audio is synthesised, not music of the real dataset.\n"
-        f"scale={scale} min_per_class={min_per_class} seconds={seconds} seed={seed}\n"
-        f"tracks per class in each split: {counts}\n"
-        f"deliberate tracklist/disk mismatch (training): {DELIBERATE_MISMATCH[0]!r} is {DELIBERATE_MISMATCH[1]!r}\n"
-    ).encode()
-
-
-def generate_corpus(
-    dest_zip: Path, *, scale: float = 0.1, min_per_class: int = 4, seconds: float = 8.0, seed: int = 0
-) -> str:
-    """Write the demo archive to dest_zip (atomically) and return its md5 hex digest."""
-    dest_zip = Path(dest_zip)
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale <= 1 or math.isnan(scale):
-        raise ValueError(f"generate_corpus: scale must be in (0, 1] (share of the real track counts), got {scale!r}")
-    if isinstance(min_per_class, bool) or not isinstance(min_per_class, int) or min_per_class < 1:
-        raise ValueError(f"generate_corpus: min_per_class must be an integer >= 1, got {min_per_class!r}")
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0.5 <= seconds <= 120:
-        raise ValueError(f"generate_corpus: seconds must be between 0.5 and 120 (track length), got {seconds!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"generate_corpus: seed must be a non-negative integer, got {seed!r}")
-    tracks = _plan(float(scale), min_per_class, seed)
-    counts = class_counts(float(scale), min_per_class)
-    jobs = [(t.split, t.disk, t.label, t.style_key, t.folder, seed, float(seconds)) for t in tracks]
-    dest_zip.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest_zip.name}.", suffix=".partial", dir=dest_zip.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle, zipfile.ZipFile(handle, "w") as archive:
-            archive.writestr(_info("README.txt"), _readme(scale, min_per_class, seconds, seed, counts))
-            for split in SPLITS:
-                rows = [t for t in tracks if t.split == split]
-                archive.writestr(_info(f"metadata/{split}/tracklist.csv"), _tracklist(rows))
-            for track, mp3 in zip(tracks, _mp3s(jobs), strict=False):
-                archive.writestr(_info(f"audio/{track.split}/{track.disk}"), mp3)
-        md5 = hashlib.md5()
-        with open(tmp, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                md5.update(block)
-        os.replace(tmp, dest_zip)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    logger.info(
-        "wrote %s: %d tracks of %.1f s (%s per class per split), md5 %s",
-        dest_zip,
-        len(tracks),
-        seconds,
-        counts,
-        md5.hexdigest(),
-    )
-    return md5.hexdigest()
+    return encode_mp3(audio, sr, bitrate)

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from astgenre.dataset import build_index, extract_archive
+from astgenre.demo import DELIBERATE_MISMATCH, FOLDERS, class_counts, generate_corpus
 from astgenre.labels import CLASSES, SPLITS, TRAINING_COUNTS
-from astgenre.synth import DELIBERATE_MISMATCH, FOLDERS, class_counts, generate_corpus
 
 TINY = dict(scale=0.02, min_per_class=2, seconds=2.0, seed=0)
 TOP = "ismir04_genre/"
