@@ -121,6 +121,7 @@ def _windows(study: dict[str, str], recipe: dict[str, Any], length: int):
 def ours_train(study: dict[str, str], recipe: dict[str, Any], out: str, threads: int) -> dict[str, Any]:
     """astgenre.training.train_run; time in dev evaluation, checkpoint saving and the best-model reload is apart."""
     import astgenre.training as training
+    from astgenre.recipe import Recipe
 
     spent = {"evaluate": 0.0, "_save_checkpoint": 0.0, "_load_best_model": 0.0}
 
@@ -141,17 +142,19 @@ def ours_train(study: dict[str, str], recipe: dict[str, Any], out: str, threads:
     out = Path(out)
     phase = _Phase(threads)
     summary = training.train_run(
-        index_path=Path(study["index"]),
-        feature_dirs=[Path(study["features"])],
-        checkpoint=study["checkpoint"],
-        model_dir=out / "model",
-        work_dir=out / "work",
-        history_path=out / "history.tsv",
-        summary_path=out / "summary.json",
-        recipe=recipe,
-        seed=0,
-        variant="benchmark",
-        threads=threads,
+        training.RunSpec(
+            index_path=Path(study["index"]),
+            feature_dirs=(Path(study["features"]),),
+            checkpoint=str(study["checkpoint"]),
+            model_dir=out / "model",
+            work_dir=out / "work",
+            history_path=out / "history.tsv",
+            summary_path=out / "summary.json",
+            recipe=Recipe.from_mapping(recipe),
+            seed=0,
+            variant="benchmark",
+            threads=threads,
+        )
     )
     return phase.result(
         summary=summary,

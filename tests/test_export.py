@@ -9,8 +9,8 @@ import pytest
 from test_audio import encode_mp3, tone
 from test_predict import make_model
 
-from astgenre.export import BEST_RUN, export_best_model
-from astgenre.model import RUN_INFO
+from astgenre.contracts import BEST_RUN, RUN_INFO
+from astgenre.export import export_best_model
 from astgenre.predict import Predictor, predict_files, resolve_model_dir
 
 

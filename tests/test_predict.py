@@ -19,12 +19,13 @@ from test_training import TINY_AST
 
 from astgenre import cli
 from astgenre.audio import decode, decode_tracks
+from astgenre.contracts import PROB_COLUMNS, RUN_INFO
 from astgenre.data import aggregate_tracks
 from astgenre.dataset import INDEX_COLUMNS, write_index
-from astgenre.evaluation import PROB_COLUMNS, evaluate_run
+from astgenre.evaluation import evaluate_run
 from astgenre.features import FbankSettings, featurize_tracks, log_mel, n_frames, window, window_starts
 from astgenre.labels import CLASSES
-from astgenre.model import RUN_INFO, create_checkpoint, load_for_finetuning, save_run_info
+from astgenre.model import create_checkpoint, load_for_finetuning, save_run_info
 from astgenre.predict import (
     AUDIO_SUFFIXES,
     ModelError,

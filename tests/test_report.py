@@ -19,12 +19,13 @@ from scipy import stats
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 from statsmodels.stats.contingency_tables import mcnemar
 
+from astgenre.contracts import HISTORY_COLUMNS
 from astgenre.labels import CLASSES, SPLITS, TRAINING_COUNTS
 from astgenre.metrics import track_metrics
 from astgenre.report import REPORT_CAPTIONS, REPORT_FILES, build_report, runs_frame
 from astgenre.report import formatting as fmt
 from astgenre.report.literature import read_literature, reference_accuracy
-from astgenre.report.runs import HISTORY_COLUMNS, PATH_COLUMNS, load_runs
+from astgenre.report.runs import PATH_COLUMNS, load_runs
 from astgenre.report.stats import (
     MCNEMAR_TEST,
     PAIRED_T_TEST,
@@ -621,7 +622,7 @@ def test_workflow_script_builds_the_report(tmp_path):
             literature=str(LITERATURE),
         ),
         output=_Named({name: str(out / file_name) for name, file_name in REPORT_FILES.items()}),
-        params=_Named(variants=list(runs["variant"]), seeds=[int(s) for s in runs["seed"]]),
+        params=_Named(variants=list(runs["variant"]), seeds=[int(s) for s in runs["seed"]], select_metric="macro_f1"),
         log=[str(tmp_path / "report.log")],
     )
     runpy.run_path(str(REPO / "workflow" / "scripts" / "report.py"), init_globals={"snakemake": snakemake})

@@ -4,7 +4,6 @@ import json
 import signal
 import subprocess
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,14 @@ from astgenre.evaluation import evaluate_run
 from astgenre.features import FbankSettings
 from astgenre.labels import CLASSES
 from astgenre.model import CheckpointMismatch, create_checkpoint, load_classifier
-from astgenre.training import last_complete_checkpoint, launch_distributed, layerwise_param_groups, train_run
+from astgenre.recipe import Recipe
+from astgenre.training import (
+    RunSpec,
+    last_complete_checkpoint,
+    launch_distributed,
+    layerwise_param_groups,
+    train_run,
+)
 
 TINY_AST = dict(
     hidden_size=32,
@@ -77,17 +83,19 @@ def recipe(repo):
 def run(study, out: Path, recipe, seed=0, variant="inverse_frequency"):
     index, features = study
     return train_run(
-        index_path=index,
-        feature_dirs=[features],
-        checkpoint=index.parent / "checkpoint",
-        model_dir=out / "model",
-        work_dir=out / "work",
-        history_path=out / "history.tsv",
-        summary_path=out / "summary.json",
-        recipe=recipe,
-        seed=seed,
-        variant=variant,
-        threads=1,
+        RunSpec(
+            index_path=index,
+            feature_dirs=(features,),
+            checkpoint=str(index.parent / "checkpoint"),
+            model_dir=out / "model",
+            work_dir=out / "work",
+            history_path=out / "history.tsv",
+            summary_path=out / "summary.json",
+            recipe=Recipe.from_mapping(recipe),
+            seed=seed,
+            variant=variant,
+            threads=1,
+        )
     )
 
 
@@ -336,18 +344,18 @@ def test_two_ranks_under_torchrun_train_data_parallel(study, recipe, tmp_path, m
     """What a rule with gpu > 1 does: torchrun on this node; here two CPU ranks (gloo) stand in for two GPUs."""
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # CPU ranks on a GPU machine too (two ranks cannot share one GPU)
     index, features = study
-    spec = dict(
+    spec = RunSpec(
         index_path=index,
-        feature_dirs=[features],
+        feature_dirs=(features,),
         checkpoint=str(index.parent / "checkpoint"),
         model_dir=tmp_path / "model",
         work_dir=tmp_path / "work",
         history_path=tmp_path / "history.tsv",
         summary_path=tmp_path / "summary.json",
-        recipe=dict(recipe, epochs=1),
+        recipe=Recipe.from_mapping(dict(recipe, epochs=1)),
         seed=0,
         variant="none",
-        settings=asdict(FbankSettings()),
+        settings=FbankSettings(),
         threads=1,
     )
     launch_distributed(spec, 2, tmp_path / "spec.json")

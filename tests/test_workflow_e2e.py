@@ -168,7 +168,8 @@ def test_same_seed_reproduces_a_workflow_run_to_the_last_digit(demo, tmp_path):
     import yaml
 
     from astgenre.config import load_study, variant_training
-    from astgenre.training import train_run
+    from astgenre.recipe import Recipe
+    from astgenre.training import RunSpec, train_run
 
     cfg = load_study(
         yaml.safe_load((demo / "config.yaml").read_text()) | {"study": "demo"},
@@ -177,17 +178,19 @@ def test_same_seed_reproduces_a_workflow_run_to_the_last_digit(demo, tmp_path):
     )
     results = demo / "results/demo"
     summary = train_run(
-        index_path=results / "index.tsv",
-        feature_dirs=sorted(results.glob("features/0s_whole/shard*")),
-        checkpoint=results / "checkpoint",
-        model_dir=tmp_path / "model",
-        work_dir=tmp_path / "work",
-        history_path=tmp_path / "history.tsv",
-        summary_path=tmp_path / "summary.json",
-        recipe=variant_training(cfg, "none"),
-        seed=0,
-        variant="none",
-        threads=cfg["training"]["threads"],
+        RunSpec(
+            index_path=results / "index.tsv",
+            feature_dirs=tuple(sorted(results.glob("features/0s_whole/shard*"))),
+            checkpoint=str(results / "checkpoint"),
+            model_dir=tmp_path / "model",
+            work_dir=tmp_path / "work",
+            history_path=tmp_path / "history.tsv",
+            summary_path=tmp_path / "summary.json",
+            recipe=Recipe.from_mapping(variant_training(cfg, "none")),
+            seed=0,
+            variant="none",
+            threads=cfg["training"]["threads"],
+        )
     )
     expected = json.loads((results / "runs/none/seed0/train_summary.json").read_text())
     assert summary["best_dev_metric"] == expected["best_dev_metric"]

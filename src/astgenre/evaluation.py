@@ -11,14 +11,13 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .contracts import PROB_COLUMNS
 from .data import EvaluationWindows, aggregate_tracks, load_split
 from .dataset import read_index
 from .features import FbankSettings
 from .labels import CLASSES
 from .metrics import track_metrics
 from .model import load_classifier
-
-PROB_COLUMNS = [f"prob_{name}" for name in CLASSES]
 
 
 def resolve_device(device: str = "auto") -> torch.device:

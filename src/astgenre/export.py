@@ -11,18 +11,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .model import RUN_INFO
-
-BEST_RUN = "best_run.json"
-"""File added to the exported model directory: which run was chosen, by which metric, among which candidates."""
-DEV_METRICS = "metrics_development.json"
+from .contracts import BEST_RUN, MODEL_DIR, RUN_INFO, metrics_file
 
 
 def development_metric(run_dir: Path, metric: str = "macro_f1") -> dict[str, Any]:
     """{run_dir, variant, seed, value} of one run, read from its metrics_development.json (never the evaluation
     split)."""
     run_dir = Path(run_dir)
-    path = run_dir / DEV_METRICS
+    path = run_dir / metrics_file("development")
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: evaluate the run on the development split first")
     metrics = json.loads(path.read_text())
@@ -43,7 +39,7 @@ def development_metric(run_dir: Path, metric: str = "macro_f1") -> dict[str, Any
 
 
 def _run_info(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "model" / RUN_INFO
+    path = run_dir / MODEL_DIR / RUN_INFO
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: {run_dir} has no trained model")
     return json.loads(path.read_text())
@@ -74,7 +70,7 @@ def export_best_model(run_dirs: Sequence[Path], out_dir: Path, metric: str = "ma
         "run_dir": chosen["run_dir"],
         "candidates": candidates,
     }
-    _copy_atomic(run_dirs[best] / "model", Path(out_dir), {BEST_RUN: json.dumps(summary, indent=2) + "\n"})
+    _copy_atomic(run_dirs[best] / MODEL_DIR, Path(out_dir), {BEST_RUN: json.dumps(summary, indent=2) + "\n"})
     return summary
 
 

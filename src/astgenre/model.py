@@ -22,11 +22,10 @@ from safetensors.torch import load_file
 from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification, PreTrainedModel
 from transformers.utils import SAFE_WEIGHTS_NAME
 
+from .contracts import RUN_INFO
 from .features import FbankSettings
 from .labels import CLASSES, ID2LABEL, LABEL2ID
 
-RUN_INFO = "astgenre.json"
-"""File saved beside a fine-tuned model: feature settings, window length and hop, aggregation, labels."""
 HEAD_KEYS: tuple[str, ...] = ("classifier.dense.weight", "classifier.dense.bias")
 """The classification head: the only tensors whose shape may differ from the pretrained checkpoint (527 -> 6)."""
 

@@ -37,11 +37,12 @@ from .audio import (
     _check_excerpt,  # the decoder's own argument checks, run once up front
     decode,
 )
+from .contracts import PROB_COLUMNS, RUN_INFO
 from .data import EvaluationWindows, aggregate_tracks
-from .evaluation import PROB_COLUMNS, predict_windows, resolve_device
+from .evaluation import predict_windows, resolve_device
 from .features import FRAME_LENGTH, FbankSettings, log_mel
 from .labels import CLASSES
-from .model import RUN_INFO, load_classifier
+from .model import load_classifier
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -21,27 +21,17 @@ from torch.utils.data import WeightedRandomSampler
 from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from .contracts import DEV_METRICS, HISTORY_COLUMNS
 from .data import EvaluationWindows, TrainingWindows, aggregate_tracks, load_split
 from .dataset import read_index
 from .features import FbankSettings
 from .labels import CLASSES, LABEL2ID
 from .metrics import track_metrics
 from .model import check_weights_equal, load_for_finetuning, load_weights_into, save_run_info, weights_file
+from .recipe import Recipe
 from .weighting import class_weights, sample_weights, weighted_cross_entropy
 
 log = logging.getLogger(__name__)
-
-HISTORY_COLUMNS = [
-    "epoch",
-    "step",
-    "train_loss",
-    "learning_rate",
-    "dev_loss",
-    "dev_accuracy",
-    "dev_macro_f1",
-    "dev_balanced_accuracy",
-    "dev_weighted_f1",
-]
 
 
 def stack_windows(batch: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -154,10 +144,10 @@ def history_table(log_history: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
             )
         elif "eval_loss" in entry:
             row = {"epoch": entry.get("epoch"), "step": entry.get("step"), "dev_loss": entry["eval_loss"]}
-            for key in ("accuracy", "macro_f1", "balanced_accuracy", "weighted_f1"):
+            for key in DEV_METRICS:
                 row[f"dev_{key}"] = entry.get(f"eval_{key}")
             rows.append(row)
-    return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+    return pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
 
 
 def last_complete_checkpoint(work_dir: Path) -> str | None:
@@ -194,76 +184,142 @@ def _precision(setting: str) -> bool:
     return setting == "auto" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
-def train_run(
-    *,
-    index_path: Path,
-    feature_dirs: Iterable[Path],
-    checkpoint: str | Path,
-    model_dir: Path,
-    work_dir: Path,
-    history_path: Path,
-    summary_path: Path,
-    recipe: Mapping[str, Any],
-    seed: int,
-    variant: str,
-    settings: FbankSettings = FbankSettings(),
-    threads: int | None = None,
-    progress: bool = False,
-) -> dict[str, Any]:
-    """Fine-tune one run and save the selected (best on development) model to model_dir.
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything one training run needs: its inputs, outputs, recipe and identity.
 
-    Reads only the training and development splits. A run interrupted midway resumes from the last
-    checkpoint in work_dir when called again; work_dir is removed after success.
+    ``to_json``/``from_json`` carry it to the torchrun ranks of a multi-GPU run unchanged.
     """
-    if threads:
-        torch.set_num_threads(threads)
-    set_seed(seed)
-    feature_dirs = list(feature_dirs)
-    index = read_index(index_path)
-    train_tracks, train_arrays = load_split(index, "training", feature_dirs)
-    dev_tracks, dev_arrays = load_split(index, "development", feature_dirs)
 
-    model = load_for_finetuning(checkpoint)
-    length = int(model.config.max_length)
-    if model.config.num_mel_bins != settings.num_mel_bins:
-        raise ValueError(
-            f"checkpoint {checkpoint} expects {model.config.num_mel_bins} mel bins "
-            f"but features.num_mel_bins is {settings.num_mel_bins}"
+    index_path: Path
+    feature_dirs: tuple[Path, ...]
+    checkpoint: str
+    model_dir: Path
+    work_dir: Path
+    history_path: Path
+    summary_path: Path
+    recipe: Recipe
+    seed: int
+    variant: str
+    settings: FbankSettings = FbankSettings()
+    threads: int | None = None
+    progress: bool = False
+
+    _PATHS = ("index_path", "model_dir", "work_dir", "history_path", "summary_path")
+
+    def to_json(self) -> str:
+        values = {field.name: getattr(self, field.name) for field in fields(self)}
+        values.update(
+            feature_dirs=[str(p) for p in self.feature_dirs],
+            recipe=self.recipe.to_dict(),
+            settings=asdict(self.settings),
+            **{name: str(values[name]) for name in self._PATHS},
         )
-    first_only = recipe["window"] == "first"
+        return json.dumps(values, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunSpec:
+        values = json.loads(text)
+        values.update(
+            feature_dirs=tuple(Path(p) for p in values["feature_dirs"]),
+            recipe=Recipe.from_mapping(values["recipe"]),
+            settings=FbankSettings(**values["settings"]),
+            **{name: Path(values[name]) for name in cls._PATHS},
+        )
+        return cls(**values)
+
+
+@dataclass
+class RunData:
+    """The windows a run trains and selects on, with the development tracks behind them."""
+
+    train_set: TrainingWindows
+    dev_set: EvaluationWindows
+    dev_tracks: pd.DataFrame
+    n_train_tracks: int
+
+
+def load_run_data(spec: RunSpec, window_frames: int) -> RunData:
+    """Training and development windows of the run (never the evaluation split)."""
+    recipe = spec.recipe
+    index = read_index(spec.index_path)
+    train_tracks, train_arrays = load_split(index, "training", list(spec.feature_dirs))
+    dev_tracks, dev_arrays = load_split(index, "development", list(spec.feature_dirs))
+    augment = None if recipe.specaugment is None else asdict(recipe.specaugment)
     train_set = TrainingWindows(
         train_tracks,
         train_arrays,
-        length,
-        mode=recipe["window"],
-        windows_per_track=recipe["windows_per_track"],
-        specaugment=recipe.get("specaugment"),
-        settings=settings,
+        window_frames,
+        mode=recipe.window,
+        windows_per_track=recipe.windows_per_track,
+        specaugment=augment,
+        settings=spec.settings,
     )
-    dev_labels = [LABEL2ID[label] for label in dev_tracks["label"]]
     dev_set = EvaluationWindows(
         list(dev_tracks["track_id"]),
         dev_arrays,
-        length,
-        recipe["eval_hop_frames"],
-        labels=dev_labels,
-        first_only=first_only,
-        settings=settings,
+        window_frames,
+        recipe.eval_hop_frames,
+        labels=[LABEL2ID[label] for label in dev_tracks["label"]],
+        first_only=recipe.first_window_only,
+        settings=spec.settings,
+    )
+    return RunData(train_set, dev_set, dev_tracks, len(train_tracks))
+
+
+def training_arguments(spec: RunSpec, n_train_windows: int) -> TrainingArguments:
+    """The Trainer's arguments for the run: epoch-wise evaluation and checkpoints, selection by the recipe's
+    development metric, the best checkpoint loaded at the end."""
+    recipe = spec.recipe
+    return TrainingArguments(
+        output_dir=str(spec.work_dir),
+        num_train_epochs=recipe.epochs,
+        per_device_train_batch_size=recipe.batch_size,
+        per_device_eval_batch_size=recipe.eval_batch_size,
+        gradient_accumulation_steps=recipe.grad_accum,
+        learning_rate=recipe.learning_rate,
+        weight_decay=recipe.weight_decay,
+        warmup_steps=recipe.warmup_ratio,
+        lr_scheduler_type=recipe.scheduler,
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model=recipe.select_metric,
+        greater_is_better=True,
+        logging_strategy="steps",
+        logging_steps=max(1, n_train_windows // (recipe.effective_batch * 4)),
+        seed=spec.seed,
+        data_seed=spec.seed,
+        bf16=_precision(recipe.precision),
+        **_checkpointing_argument(recipe.gradient_checkpointing),
+        dataloader_num_workers=recipe.dataloader_workers,
+        use_cpu=not torch.cuda.is_available(),
+        report_to=[],
+        disable_tqdm=not spec.progress,
+        remove_unused_columns=False,
+        ddp_find_unused_parameters=False,
     )
 
-    counts = np.bincount(train_set.labels, minlength=len(CLASSES))
-    weights = class_weights(counts, recipe["weighting"], recipe["effective_number_beta"])
+
+def build_trainer(spec: RunSpec, model: torch.nn.Module, data: RunData) -> WindowTrainer:
+    """The Trainer of the run: class-weighted loss, development metrics at track level, optional layer decay,
+    early stopping and balanced sampler."""
+    recipe = spec.recipe
+    counts = np.bincount(data.train_set.labels, minlength=len(CLASSES))
+    weights = class_weights(counts, recipe.weighting, recipe.effective_number_beta)
     weight_tensor = None if weights is None else torch.tensor(weights, dtype=torch.float32)
     log.info(
         "run %s seed %d: %d training tracks %s, %d development tracks, window %d frames, class weights %s",
-        variant,
-        seed,
-        len(train_tracks),
-        dict(zip(CLASSES, counts.tolist(), strict=False)),
-        len(dev_tracks),
-        length,
+        spec.variant,
+        spec.seed,
+        data.n_train_tracks,
+        dict(zip(CLASSES, counts.tolist(), strict=True)),
+        len(data.dev_tracks),
+        data.train_set.length,
         None if weights is None else np.round(weights, 3).tolist(),
     )
+    dev_labels = list(data.dev_tracks["label"])
 
     def compute_loss(outputs, labels, num_items_in_batch=None):  # noqa: ANN001 - Trainer's signature
         w = None if weight_tensor is None else weight_tensor.to(outputs.logits.device)
@@ -271,115 +327,112 @@ def train_run(
 
     def compute_metrics(prediction) -> dict[str, float]:  # noqa: ANN001
         logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
-        probs = aggregate_tracks(logits, dev_set.track_of, dev_set.n_tracks, recipe["aggregate"])
-        metrics = track_metrics(list(dev_tracks["label"]), probs)
-        return {key: metrics[key] for key in ("accuracy", "macro_f1", "balanced_accuracy", "weighted_f1")}
+        probs = aggregate_tracks(logits, data.dev_set.track_of, data.dev_set.n_tracks, recipe.aggregate)
+        metrics = track_metrics(dev_labels, probs)
+        return {key: metrics[key] for key in DEV_METRICS}
 
-    use_bf16 = _precision(recipe["precision"])
-    args = TrainingArguments(
-        output_dir=str(work_dir),
-        num_train_epochs=recipe["epochs"],
-        per_device_train_batch_size=recipe["batch_size"],
-        per_device_eval_batch_size=recipe["eval_batch_size"],
-        gradient_accumulation_steps=recipe["grad_accum"],
-        learning_rate=recipe["learning_rate"],
-        weight_decay=recipe["weight_decay"],
-        warmup_steps=recipe["warmup_ratio"],
-        lr_scheduler_type=recipe["scheduler"],
-        eval_strategy="epoch",
-        save_strategy="epoch",
-        save_total_limit=2,
-        load_best_model_at_end=True,
-        metric_for_best_model=recipe["select_metric"],
-        greater_is_better=True,
-        logging_strategy="steps",
-        logging_steps=max(1, len(train_set) // (recipe["batch_size"] * recipe["grad_accum"] * 4)),
-        seed=seed,
-        data_seed=seed,
-        bf16=use_bf16,
-        **_checkpointing_argument(recipe["gradient_checkpointing"]),
-        dataloader_num_workers=recipe["dataloader_workers"],
-        use_cpu=not torch.cuda.is_available(),
-        report_to=[],
-        disable_tqdm=not progress,
-        remove_unused_columns=False,
-        ddp_find_unused_parameters=False,
-    )
     optimizers = (None, None)
-    if recipe.get("layer_decay"):
-        groups = layerwise_param_groups(model, recipe["learning_rate"], recipe["layer_decay"], recipe["weight_decay"])
-        optimizers = (torch.optim.AdamW(groups, lr=recipe["learning_rate"]), None)
+    if recipe.layer_decay:
+        groups = layerwise_param_groups(model, recipe.learning_rate, recipe.layer_decay, recipe.weight_decay)
+        optimizers = (torch.optim.AdamW(groups, lr=recipe.learning_rate), None)
     callbacks = []
-    if recipe.get("early_stopping_patience"):
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=recipe["early_stopping_patience"]))
-    trainer = WindowTrainer(
+    if recipe.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=recipe.early_stopping_patience))
+    balanced = None
+    if recipe.weighting == "balanced_sampler":
+        balanced = sample_weights([data.train_set.label_of(i) for i in range(len(data.train_set))], len(CLASSES))
+    return WindowTrainer(
         model=model,
-        args=args,
+        args=training_arguments(spec, len(data.train_set)),
         data_collator=stack_windows,
-        mixup_alpha=recipe["mixup"],
-        train_dataset=train_set,
-        eval_dataset=dev_set,
+        mixup_alpha=recipe.mixup,
+        train_dataset=data.train_set,
+        eval_dataset=data.dev_set,
         compute_loss_func=compute_loss,
         compute_metrics=compute_metrics,
         callbacks=callbacks,
         optimizers=optimizers,
-        balanced_weights=sample_weights([train_set.label_of(i) for i in range(len(train_set))], len(CLASSES))
-        if recipe["weighting"] == "balanced_sampler"
-        else None,
+        balanced_weights=balanced,
     )
 
-    work_dir = Path(work_dir)
-    resume = last_complete_checkpoint(work_dir)
+
+def train_run(spec: RunSpec) -> dict[str, Any]:
+    """Fine-tune one run and save the selected (best on development) model to spec.model_dir; return its summary.
+
+    Reads only the training and development splits. A run interrupted midway resumes from the last
+    checkpoint in spec.work_dir when called again; the work_dir is removed after success.
+    """
+    if spec.threads:
+        torch.set_num_threads(spec.threads)
+    set_seed(spec.seed)
+    model = load_for_finetuning(spec.checkpoint)
+    if model.config.num_mel_bins != spec.settings.num_mel_bins:
+        raise ValueError(
+            f"checkpoint {spec.checkpoint} expects {model.config.num_mel_bins} mel bins "
+            f"but features.num_mel_bins is {spec.settings.num_mel_bins}"
+        )
+    data = load_run_data(spec, int(model.config.max_length))
+    trainer = build_trainer(spec, model, data)
+    resume = last_complete_checkpoint(spec.work_dir)
     if resume:
         log.info("resuming from %s", resume)
     started = time.time()
     result = trainer.train(resume_from_checkpoint=resume)
-    selected = verify_selection(trainer, recipe["select_metric"])
-
-    model_dir = Path(model_dir)
-    trainer.save_model(str(model_dir))
+    selected = verify_selection(trainer, spec.recipe.select_metric)
+    trainer.save_model(str(spec.model_dir))
     if not trainer.is_world_process_zero():
         return {}
-    check_weights_equal(trainer.model, weights_file(model_dir))
-    save_run_info(
-        model_dir,
-        {
-            "variant": variant,
-            "seed": seed,
-            "checkpoint": str(checkpoint),
-            "window_frames": length,
-            "eval_hop_frames": recipe["eval_hop_frames"],
-            "window": recipe["window"],
-            "aggregate": recipe["aggregate"],
-            "features": asdict(settings),
-            "labels": list(CLASSES),
-            "select_metric": recipe["select_metric"],
-            "best_dev_metric": trainer.state.best_metric,
-        },
-    )
-    history = history_table(trainer.state.log_history)
-    history.to_csv(history_path, sep="\t", index=False)
-    summary = {
-        "variant": variant,
-        "seed": seed,
-        "select_metric": recipe["select_metric"],
-        "best_dev_metric": trainer.state.best_metric,
-        "best_checkpoint": Path(trainer.state.best_model_checkpoint).name,
-        "selected_step": selected["step"],
-        "selected_epoch": selected["epoch"],
-        "selected_dev_metric": selected["value"],
-        "epochs_run": trainer.state.epoch,
-        "global_steps": trainer.state.global_step,
+    timing = {
         "resumed_from": Path(resume).name if resume else None,
         "train_seconds": round(time.time() - started, 2),
         "train_samples_per_second": result.metrics.get("train_samples_per_second"),
-        "recipe": dict(recipe),
-        "device": str(args.device),
-        "world_size": args.world_size,
-        "bf16": use_bf16,
     }
-    Path(summary_path).write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    shutil.rmtree(work_dir, ignore_errors=True)
+    summary = write_run_outputs(spec, trainer, selected, timing)
+    shutil.rmtree(spec.work_dir, ignore_errors=True)
+    return summary
+
+
+def write_run_outputs(
+    spec: RunSpec, trainer: WindowTrainer, selected: dict[str, Any], timing: dict[str, Any]
+) -> dict[str, Any]:
+    """Check the saved model against memory, then write its run info, history.tsv and train_summary.json."""
+    state, recipe = trainer.state, spec.recipe
+    check_weights_equal(trainer.model, weights_file(spec.model_dir))
+    save_run_info(
+        spec.model_dir,
+        {
+            "variant": spec.variant,
+            "seed": spec.seed,
+            "checkpoint": str(spec.checkpoint),
+            "window_frames": int(trainer.model.config.max_length),
+            "eval_hop_frames": recipe.eval_hop_frames,
+            "window": recipe.window,
+            "aggregate": recipe.aggregate,
+            "features": asdict(spec.settings),
+            "labels": list(CLASSES),
+            "select_metric": recipe.select_metric,
+            "best_dev_metric": state.best_metric,
+        },
+    )
+    history_table(state.log_history).to_csv(spec.history_path, sep="\t", index=False)
+    summary = {
+        "variant": spec.variant,
+        "seed": spec.seed,
+        "select_metric": recipe.select_metric,
+        "best_dev_metric": state.best_metric,
+        "best_checkpoint": Path(state.best_model_checkpoint).name,
+        "selected_step": selected["step"],
+        "selected_epoch": selected["epoch"],
+        "selected_dev_metric": selected["value"],
+        "epochs_run": state.epoch,
+        "global_steps": state.global_step,
+        **timing,
+        "recipe": recipe.to_dict(),
+        "device": str(trainer.args.device),
+        "world_size": trainer.args.world_size,
+        "bf16": bool(trainer.args.bf16),
+    }
+    Path(spec.summary_path).write_text(json.dumps(summary, indent=2, default=str) + "\n")
     return summary
 
 
@@ -415,13 +468,13 @@ def _checkpointing_argument(enabled: bool) -> dict[str, bool]:
     return {"activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing": enabled}
 
 
-def launch_distributed(spec: Mapping[str, Any], n_processes: int, spec_path: Path) -> None:
-    """Run train_run(**spec) under torchrun with n_processes ranks (one per GPU) on this node.
+def launch_distributed(spec: RunSpec, n_processes: int, spec_path: Path) -> None:
+    """Run train_run(spec) under torchrun with n_processes ranks (one per GPU) on this node.
 
-    The Trainer runs distributed data parallel; rank 0 writes the outputs. The spec is passed through a JSON file.
+    The Trainer runs distributed data parallel; rank 0 writes the outputs. The spec travels as JSON (spec_path).
     """
     Path(spec_path).parent.mkdir(parents=True, exist_ok=True)
-    Path(spec_path).write_text(json.dumps(dict(spec), default=str))
+    Path(spec_path).write_text(spec.to_json())
     command = [
         sys.executable,
         "-m",
@@ -438,13 +491,8 @@ def launch_distributed(spec: Mapping[str, Any], n_processes: int, spec_path: Pat
 
 def _main(spec_path: str) -> None:
     """Entry point of each torchrun rank: python -m astgenre.training SPEC.json."""
-    spec = json.loads(Path(spec_path).read_text())
-    for key in ("index_path", "model_dir", "work_dir", "history_path", "summary_path"):
-        spec[key] = Path(spec[key])
-    spec["feature_dirs"] = [Path(p) for p in spec["feature_dirs"]]
-    spec["settings"] = FbankSettings(**spec["settings"])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    train_run(**spec)
+    train_run(RunSpec.from_json(Path(spec_path).read_text()))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,16 @@ from pathlib import Path
 
 from astgenre.config import excerpt_key, load_study, study_excerpts, variant_excerpt, variant_training
 import astgenre.report
+from astgenre.contracts import (
+    EVALUATION_SPLITS,
+    HISTORY_FILE,
+    MODEL_DIR,
+    RUN_DIR,
+    TRAIN_SUMMARY_FILE,
+    metrics_file,
+    predictions_file,
+)
+from astgenre.recipe import Recipe
 from astgenre.report import REPORT_CAPTIONS, REPORT_FILES
 
 CFG = load_study(
@@ -20,7 +30,12 @@ SEEDS = CFG["grid"]["seeds"]
 RUNS = [(variant, seed) for variant in VARIANTS for seed in SEEDS]
 # Every distinct excerpt {start, duration} the variants need, by folder name: decoded and featurised once each.
 EXCERPTS = study_excerpts(CFG)
-EVAL_SPLITS = ["development", "evaluation"]
+# A run's folder (variant and seed wildcards); file names inside it come from astgenre.contracts.
+RUN = f"{RESULTS}/{RUN_DIR}"
+# Each variant's typed recipe, built and checked once here: a bad recipe stops the workflow before any job.
+RECIPES = {variant: Recipe.from_mapping(variant_training(CFG, variant)) for variant in VARIANTS}
+# The filterbank settings every feature, checkpoint and model shares.
+FBANK = {key: CFG["features"][key] for key in ("num_mel_bins", "mean", "std")}
 ENV = "../envs/astgenre.yaml"
 REPORT_CATEGORIES = {"csv": "Tables", "md": "Tables", "png": "Figures"}
 # The report package's own modules are inputs of the report rule: editing plotting code reruns the report alone.
@@ -35,7 +50,7 @@ wildcard_constraints:
 
 
 def run_dir(variant, seed):
-    return f"{RESULTS}/runs/{variant}/seed{seed}"
+    return RUN.format(variant=variant, seed=seed)
 
 
 def audio_dir(excerpt, shard):
@@ -53,7 +68,7 @@ def variant_features(wildcards):
 
 
 def run_files(name):
-    """One path per run of the grid, in RUNS order (e.g. run_files('history.tsv'))."""
+    """One path per run of the grid, in RUNS order (e.g. run_files(HISTORY_FILE))."""
     return [f"{run_dir(variant, seed)}/{name}" for variant, seed in RUNS]
 
 

@@ -3,14 +3,12 @@
 
 rule evaluate:
     input:
-        model=f"{RESULTS}/runs/{{variant}}/seed{{seed}}/model",
+        model=f"{RUN}/{MODEL_DIR}",
         index=f"{RESULTS}/index.tsv",
         features=variant_features,
     output:
-        predictions_development=f"{RESULTS}/runs/{{variant}}/seed{{seed}}/predictions_development.tsv",
-        metrics_development=f"{RESULTS}/runs/{{variant}}/seed{{seed}}/metrics_development.json",
-        predictions_evaluation=f"{RESULTS}/runs/{{variant}}/seed{{seed}}/predictions_evaluation.tsv",
-        metrics_evaluation=f"{RESULTS}/runs/{{variant}}/seed{{seed}}/metrics_evaluation.json",
+        **{f"predictions_{split}": f"{RUN}/{predictions_file(split)}" for split in EVALUATION_SPLITS},
+        **{f"metrics_{split}": f"{RUN}/{metrics_file(split)}" for split in EVALUATION_SPLITS},
     log:
         f"{RESULTS}/logs/evaluate/{{variant}}/seed{{seed}}.log",
     conda:
@@ -20,6 +18,7 @@ rule evaluate:
         **rule_resources("evaluate", gpu=1, runtime=60, mem_mb=16000),
     params:
         batch_size=CFG["training"]["eval_batch_size"],
-        device="auto",
+        device=CFG["evaluation"]["device"],
+        splits=EVALUATION_SPLITS,
     script:
         "../scripts/evaluate.py"

@@ -1,11 +1,11 @@
-# Export: the best run of the study (by development macro-F1; never the evaluation split) as a ready-to-use model,
+# Export: the best run of the study (by the development metric selection.metric; never the evaluation split) as a ready-to-use model,
 # so that `astgenre predict --model results/<study>/best_model FILES...` works.
 
 
 rule export_best_model:
     input:
-        models=run_files("model"),
-        metrics=run_files("metrics_development.json"),
+        models=run_files(MODEL_DIR),
+        metrics=run_files(metrics_file("development")),
     output:
         directory(f"{RESULTS}/best_model"),
     log:
@@ -16,6 +16,6 @@ rule export_best_model:
     resources:
         **rule_resources("export_best_model", runtime=10, mem_mb=1000),
     params:
-        metric="macro_f1",
+        metric=CFG["selection"]["metric"],
     script:
         "../scripts/export_best_model.py"

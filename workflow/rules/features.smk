@@ -13,7 +13,7 @@ rule features:
     resources:
         **rule_resources("features"),
     params:
-        settings={k: CFG["features"][k] for k in ("num_mel_bins", "mean", "std")},
+        settings=FBANK,
         device=CFG["features"]["device"],
         batch_size=CFG["features"]["batch_size"],
     script:

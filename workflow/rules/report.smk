@@ -1,12 +1,10 @@
 # Report: tables and figures over all runs; rerun alone with `--forcerun report`.
 rule report:
     input:
-        predictions_development=run_files("predictions_development.tsv"),
-        predictions_evaluation=run_files("predictions_evaluation.tsv"),
-        metrics_development=run_files("metrics_development.json"),
-        metrics_evaluation=run_files("metrics_evaluation.json"),
-        history=run_files("history.tsv"),
-        train_summary=run_files("train_summary.json"),
+        **{f"predictions_{split}": run_files(predictions_file(split)) for split in EVALUATION_SPLITS},
+        **{f"metrics_{split}": run_files(metrics_file(split)) for split in EVALUATION_SPLITS},
+        history=run_files(HISTORY_FILE),
+        train_summary=run_files(TRAIN_SUMMARY_FILE),
         index_summary=f"{RESULTS}/index_summary.json",
         literature=workflow.source_path("../report/literature.csv"),
         code=REPORT_CODE,
@@ -28,5 +26,6 @@ rule report:
     params:
         variants=[variant for variant, _ in RUNS],
         seeds=[seed for _, seed in RUNS],
+        select_metric=CFG["selection"]["metric"],
     script:
         "../scripts/report.py"

@@ -10,7 +10,7 @@ rule create_checkpoint:
         ENV
     params:
         ast=CFG["model"]["create"],
-        settings={k: CFG["features"][k] for k in ("num_mel_bins", "mean", "std")},
+        settings=FBANK,
     script:
         "../scripts/create_checkpoint.py"
 
@@ -21,9 +21,9 @@ rule train:
         index=f"{RESULTS}/index.tsv",
         features=variant_features,
     output:
-        model=directory(f"{RESULTS}/runs/{{variant}}/seed{{seed}}/model"),
-        history=f"{RESULTS}/runs/{{variant}}/seed{{seed}}/history.tsv",
-        summary=f"{RESULTS}/runs/{{variant}}/seed{{seed}}/train_summary.json",
+        model=directory(f"{RUN}/{MODEL_DIR}"),
+        history=f"{RUN}/{HISTORY_FILE}",
+        summary=f"{RUN}/{TRAIN_SUMMARY_FILE}",
     log:
         f"{RESULTS}/logs/train/{{variant}}/seed{{seed}}.log",
     conda:
@@ -33,8 +33,8 @@ rule train:
         **rule_resources("train", gpu=1, runtime=240, mem_mb=32000),
     params:
         checkpoint=checkpoint_name(),
-        recipe=lambda wildcards: variant_training(CFG, wildcards.variant),
-        settings={k: CFG["features"][k] for k in ("num_mel_bins", "mean", "std")},
+        recipe=lambda wildcards: RECIPES[wildcards.variant].to_dict(),
+        settings=FBANK,
         work_dir=lambda wildcards: f"{RESULTS}/checkpoints/{wildcards.variant}/seed{wildcards.seed}",
     script:
         "../scripts/train.py"

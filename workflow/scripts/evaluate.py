@@ -9,7 +9,7 @@ from astgenre.logs import log_to
 
 log_to(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
-for split in ("development", "evaluation"):
+for split in snakemake.params.splits:
     evaluate_run(
         index_path=Path(snakemake.input.index),
         feature_dirs=[Path(p) for p in snakemake.input.features],

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from astgenre.logs import log_to
 from astgenre.demo import generate_corpus
+from astgenre.logs import log_to
 
 log_to(snakemake.log[0])
 archive = Path(snakemake.output.archive)

@@ -24,4 +24,5 @@ build_report(
     index_summary=Path(snakemake.input.index_summary),
     out_dir=out_dir,
     literature=Path(snakemake.input.literature),
+    select_metric=snakemake.params.select_metric,
 )

@@ -1,22 +1,22 @@
 """Snakemake adapter: fine-tune one (variant, seed) run; with more than one GPU, under torchrun on this node."""
 
-from dataclasses import asdict
 from pathlib import Path
 
 from astgenre.features import FbankSettings
 from astgenre.logs import log_to
-from astgenre.training import launch_distributed, train_run
+from astgenre.recipe import Recipe
+from astgenre.training import RunSpec, launch_distributed, train_run
 
 log_to(snakemake.log[0])
-spec = dict(
+spec = RunSpec(
     index_path=Path(snakemake.input.index),
-    feature_dirs=[Path(p) for p in snakemake.input.features],
-    checkpoint=snakemake.params.checkpoint,
+    feature_dirs=tuple(Path(p) for p in snakemake.input.features),
+    checkpoint=str(snakemake.params.checkpoint),
     model_dir=Path(snakemake.output.model),
     work_dir=Path(snakemake.params.work_dir),
     history_path=Path(snakemake.output.history),
     summary_path=Path(snakemake.output.summary),
-    recipe=snakemake.params.recipe,
+    recipe=Recipe.from_mapping(snakemake.params.recipe),
     seed=int(snakemake.wildcards.seed),
     variant=snakemake.wildcards.variant,
     settings=FbankSettings(**snakemake.params.settings),
@@ -24,8 +24,6 @@ spec = dict(
 )
 gpus = int(snakemake.resources.get("gpu", 0))
 if gpus > 1:
-    launch_distributed(
-        dict(spec, settings=asdict(spec["settings"])), gpus, Path(snakemake.params.work_dir) / "spec.json"
-    )
+    launch_distributed(spec, gpus, spec.work_dir / "spec.json")
 else:
-    train_run(**spec)
+    train_run(spec)

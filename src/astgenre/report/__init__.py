@@ -59,6 +59,7 @@ def build_report(
     baseline: str = BASELINE_VARIANT,
     replica: str = REPLICA_VARIANT,
     n_boot: int = 1000,
+    select_metric: str = "macro_f1",
 ) -> list[Path]:
     """Write every table and figure of REPORT_FILES into ``out_dir``; return the paths written.
 
@@ -79,9 +80,9 @@ def build_report(
     )
 
     per_run = run_table(study, n_boot=n_boot)
-    per_variant = variant_table(per_run, study.variants)
+    per_variant = variant_table(per_run, study.variants, select_metric=select_metric)
     best = str(per_variant.loc[per_variant["best"], "variant"].iloc[0])
-    log.info("best variant by development macro-F1: %s", best)
+    log.info("best variant by development %s: %s", select_metric, best)
     comparison = comparison_table(study, per_run, baseline)
     references = read_literature(Path(literature))
     reference = reference_accuracy(references)

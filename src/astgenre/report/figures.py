@@ -20,10 +20,10 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import PercentFormatter
 from sklearn.metrics import auc, roc_curve
 
+from astgenre.contracts import PROB_COLUMNS
 from astgenre.labels import CLASSES
 from astgenre.metrics import expected_calibration_error, reliability_bins
 from astgenre.report.formatting import class_title
-from astgenre.report.runs import PROB_COLUMNS
 
 DPI = 150
 CALIBRATION_BINS = 15

@@ -12,33 +12,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from astgenre.contracts import EVALUATION_SPLITS, HISTORY_COLUMNS, PREDICTION_COLUMNS, PROB_COLUMNS
 from astgenre.labels import CLASSES
 
 log = logging.getLogger(__name__)
 
-REPORT_SPLITS: tuple[str, ...] = ("development", "evaluation")
 PATH_COLUMNS: tuple[str, ...] = (
-    "predictions_development",
-    "predictions_evaluation",
-    "metrics_development",
-    "metrics_evaluation",
+    *(f"predictions_{split}" for split in EVALUATION_SPLITS),
+    *(f"metrics_{split}" for split in EVALUATION_SPLITS),
     "history",
     "train_summary",
 )
+"""The runs table's path columns: one file of each kind per run, named like the report rule's inputs."""
 RUN_COLUMNS: tuple[str, ...] = ("variant", "seed", *PATH_COLUMNS)
-PROB_COLUMNS: tuple[str, ...] = tuple(f"prob_{cls}" for cls in CLASSES)
-PREDICTION_COLUMNS: tuple[str, ...] = ("track_id", "split", "label", "predicted", "n_windows", *PROB_COLUMNS)
-HISTORY_COLUMNS: tuple[str, ...] = (
-    "epoch",
-    "step",
-    "train_loss",
-    "learning_rate",
-    "dev_loss",
-    "dev_accuracy",
-    "dev_macro_f1",
-    "dev_balanced_accuracy",
-    "dev_weighted_f1",
-)
 SCALAR_METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "macro_roc_auc")
 METRICS_KEYS: tuple[str, ...] = (*SCALAR_METRICS, "per_class", "confusion", "n_tracks", "variant", "seed", "split")
 SUMMARY_KEYS: tuple[str, ...] = ("variant", "seed", "select_metric", "best_dev_metric", "selected_step", "recipe")
@@ -199,7 +185,7 @@ def load_runs(runs: pd.DataFrame) -> StudyRuns:
     runs = validate_runs(runs)
     predictions, metrics, history, training = [], [], [], []
     for run in runs.itertuples(index=False):
-        for split in REPORT_SPLITS:
+        for split in EVALUATION_SPLITS:
             frame = read_predictions(Path(getattr(run, f"predictions_{split}")), split)
             frame.insert(0, "variant", run.variant)
             frame.insert(1, "seed", run.seed)

@@ -11,7 +11,7 @@ from astgenre.labels import CLASSES, SPLITS
 from astgenre.report import formatting as fmt
 from astgenre.report.runs import read_json
 from astgenre.report.stats import PAIRED_T_TEST, PERMUTATION_TEST, WILCOXON_TEST
-from astgenre.report.tables import INTERVAL_NOTES, SELECTION_RULE, interval_cell
+from astgenre.report.tables import INTERVAL_NOTES, METRIC_TITLES, interval_cell, selection_rule
 
 INDEX_SUMMARY_KEYS: tuple[str, ...] = ("tracks", "per_split", "artists", "artist_overlap", "note")
 FILE_GUIDE: dict[str, str] = {
@@ -47,6 +47,7 @@ def summary_markdown(
 ) -> str:
     """The summary page. ``variants`` is tables.variant_table, ``comparison`` tables.comparison_table."""
     best = variants[variants["best"]].iloc[0]
+    metric = str(best["selected_by"])
     lines = [
         "# Summary",
         "",
@@ -54,8 +55,9 @@ def summary_markdown(
         "",
         "## Best variant",
         "",
-        f"**{best['variant']}**, with development macro-F1 "
-        f"{fmt.mean_std(best['dev_macro_f1_mean'], best['dev_macro_f1_std'])}%. Selection rule: {SELECTION_RULE}.",
+        f"**{best['variant']}**, with development {METRIC_TITLES[metric].lower()} "
+        f"{fmt.mean_std(best[f'dev_{metric}_mean'], best[f'dev_{metric}_std'])}%. "
+        f"Selection rule: {selection_rule(metric)}.",
         "",
         f"Evaluation split ({int(best['n_seeds'])} seed(s); mean ± std in percent, "
         "95% t-interval over seeds in brackets):",

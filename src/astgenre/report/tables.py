@@ -13,10 +13,11 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.multitest import multipletests
 
+from astgenre.contracts import DEV_METRICS, PROB_COLUMNS
 from astgenre.labels import CLASSES
 from astgenre.metrics import expected_calibration_error
 from astgenre.report import formatting as fmt
-from astgenre.report.runs import PROB_COLUMNS, SCALAR_METRICS, StudyRuns
+from astgenre.report.runs import SCALAR_METRICS, StudyRuns
 from astgenre.report.stats import (
     BOOTSTRAP_METRICS,
     MIN_SEEDS,
@@ -37,10 +38,24 @@ log = logging.getLogger(__name__)
 
 SPLIT_PREFIX = {"development": "dev", "evaluation": "eval"}
 HEADLINE_METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "macro_f1")
-METRIC_TITLES = {"accuracy": "Accuracy", "balanced_accuracy": "Balanced accuracy", "macro_f1": "Macro-F1"}
+METRIC_TITLES = {
+    "accuracy": "Accuracy",
+    "balanced_accuracy": "Balanced accuracy",
+    "macro_f1": "Macro-F1",
+    "weighted_f1": "Weighted F1",
+}
 RECALL_COLUMNS: tuple[str, ...] = tuple(f"recall_{cls}" for cls in CLASSES)
-SELECTION_COLUMN = "dev_macro_f1_mean"
-SELECTION_RULE = "highest mean development macro-F1 over seeds (the evaluation split is never used for selection)"
+DEFAULT_SELECTION = "macro_f1"
+
+
+def selection_rule(metric: str) -> str:
+    """How the best variant is chosen, in words."""
+    return (
+        f"highest mean development {METRIC_TITLES[metric].lower()} over seeds "
+        "(the evaluation split is never used for selection)"
+    )
+
+
 BOOTSTRAP_NOTE = (
     "the mean over the variant's runs of each run's 95% percentile bootstrap interval "
     "({n_boot} resamples of the evaluation tracks, seeded by the run's seed); per-run intervals are in runs.csv"
@@ -71,9 +86,12 @@ def run_table(study: StudyRuns, n_boot: int = 1000, confidence: float = 0.95) ->
     return pd.DataFrame(rows)
 
 
-def variant_table(runs: pd.DataFrame, variants: Sequence[str], confidence: float = 0.95) -> pd.DataFrame:
+def variant_table(
+    runs: pd.DataFrame, variants: Sequence[str], confidence: float = 0.95, select_metric: str = DEFAULT_SELECTION
+) -> pd.DataFrame:
     """One row per variant over its seeds: mean, std and t-interval of the evaluation metrics and
-    per-class recalls, mean bootstrap bounds, development accuracy/macro-F1 and ``best``."""
+    per-class recalls, mean bootstrap bounds, development metrics, and ``best`` (by the mean development
+    ``select_metric``, recorded in ``selected_by``)."""
     rows = []
     for variant in variants:
         group = runs[runs["variant"] == variant]
@@ -82,7 +100,7 @@ def variant_table(runs: pd.DataFrame, variants: Sequence[str], confidence: float
             "n_seeds": len(group),
             "seeds": ",".join(str(s) for s in sorted(group["seed"])),
         }
-        for name in ("accuracy", "macro_f1"):
+        for name in DEV_METRICS:
             row[f"dev_{name}_mean"] = float(group[f"dev_{name}"].mean())
             row[f"dev_{name}_std"] = float(group[f"dev_{name}"].std(ddof=1)) if len(group) > 1 else math.nan
         for name in (*HEADLINE_METRICS, *RECALL_COLUMNS):
@@ -113,15 +131,16 @@ def variant_table(runs: pd.DataFrame, variants: Sequence[str], confidence: float
         row["few_seeds"] = len(group) < MIN_SEEDS
         rows.append(row)
     table = pd.DataFrame(rows)
-    table["best"] = table["variant"] == select_best_variant(table)
+    table["selected_by"] = select_metric
+    table["best"] = table["variant"] == select_best_variant(table, select_metric)
     return table
 
 
-def select_best_variant(table: pd.DataFrame) -> str:
-    """The variant with the highest mean development macro-F1 (first listed on ties)."""
-    scores = table.set_index("variant")[SELECTION_COLUMN]
+def select_best_variant(table: pd.DataFrame, metric: str = DEFAULT_SELECTION) -> str:
+    """The variant with the highest mean development ``metric`` (first listed on ties)."""
+    scores = table.set_index("variant")[f"dev_{metric}_mean"]
     if scores.isna().all():
-        raise ValueError("no variant has a development macro-F1; cannot select the best variant")
+        raise ValueError(f"no variant has a development {metric}; cannot select the best variant")
     return str(scores.idxmax())
 
 
@@ -266,6 +285,7 @@ def _missing_baseline_row(variant: str, baseline: str, metric: str) -> dict:
 
 def variant_markdown(table: pd.DataFrame, n_boot: int) -> str:
     """table.md: headline metrics per variant, then per-class recall, with how to read them."""
+    metric = str(table["selected_by"].iloc[0])
     headers = [
         "Variant",
         "Seeds",
@@ -275,7 +295,7 @@ def variant_markdown(table: pd.DataFrame, n_boot: int) -> str:
         "Accuracy, bootstrap 95% CI",
         "Dev accuracy",
         "Dev − eval accuracy (pp)",
-        "Dev macro-F1 (selection)",
+        f"Dev {METRIC_TITLES[metric].lower()} (selection)",
     ]
     rows = []
     for row in table.to_dict("records"):
@@ -288,7 +308,7 @@ def variant_markdown(table: pd.DataFrame, n_boot: int) -> str:
                 fmt.interval(row["eval_accuracy_boot_low"], row["eval_accuracy_boot_high"]),
                 fmt.mean_std(row["dev_accuracy_mean"], row["dev_accuracy_std"]),
                 fmt.signed_points(row["dev_eval_accuracy_gap"]),
-                fmt.mean_std(row["dev_macro_f1_mean"], row["dev_macro_f1_std"]),
+                fmt.mean_std(row[f"dev_{metric}_mean"], row[f"dev_{metric}_std"]),
             ]
         )
     recall_rows = [
@@ -304,7 +324,7 @@ def variant_markdown(table: pd.DataFrame, n_boot: int) -> str:
             "",
             INTERVAL_NOTES,
             "",
-            f"Best variant (bold): {SELECTION_RULE}.",
+            f"Best variant (bold): {selection_rule(metric)}.",
             "",
             f"Accuracy, bootstrap 95% CI: {BOOTSTRAP_NOTE.format(n_boot=n_boot)}.",
             "",

@@ -1,0 +1,50 @@
+"""The contracts between stages: one home for every name that a file's writer and its readers share.
+
+A run's files live in ``results/<study>/runs/<variant>/seed<seed>/`` (:data:`RUN_DIR`): the model folder, the
+training history and summary (written by training), predictions and metrics per evaluation split (written by
+evaluation), read by the report and the export.
+"""
+
+from __future__ import annotations
+
+from .labels import CLASSES
+
+EVALUATION_SPLITS: tuple[str, ...] = ("development", "evaluation")
+"""The splits every run is evaluated on (development also selects; evaluation is held out)."""
+
+DEV_METRICS: tuple[str, ...] = ("accuracy", "macro_f1", "balanced_accuracy", "weighted_f1")
+"""Development metrics logged every epoch; a recipe's select_metric is one of them."""
+
+HISTORY_COLUMNS: tuple[str, ...] = (
+    "epoch",
+    "step",
+    "train_loss",
+    "learning_rate",
+    "dev_loss",
+    *(f"dev_{metric}" for metric in DEV_METRICS),
+)
+"""Columns of history.tsv: one row per logging step (train_loss) or per epoch's evaluation (dev_*)."""
+
+PROB_COLUMNS: tuple[str, ...] = tuple(f"prob_{cls}" for cls in CLASSES)
+PREDICTION_COLUMNS: tuple[str, ...] = ("track_id", "split", "label", "predicted", "n_windows", *PROB_COLUMNS)
+"""Columns of predictions_<split>.tsv: one row per track, class probabilities in CLASSES order."""
+
+RUN_DIR = "runs/{variant}/seed{seed}"
+"""A run's folder under results/<study>/ (a Snakemake pattern with the variant and seed wildcards)."""
+MODEL_DIR = "model"
+HISTORY_FILE = "history.tsv"
+TRAIN_SUMMARY_FILE = "train_summary.json"
+RUN_INFO = "astgenre.json"
+"""File saved beside a fine-tuned model: feature settings, window length and hop, aggregation, labels."""
+BEST_RUN = "best_run.json"
+"""File added to the exported model folder: which run was chosen, by which metric, among which candidates."""
+
+
+def predictions_file(split: str) -> str:
+    """A run's track-level predictions on one split."""
+    return f"predictions_{split}.tsv"
+
+
+def metrics_file(split: str) -> str:
+    """A run's metrics on one split (astgenre.metrics.track_metrics plus variant, seed, split)."""
+    return f"metrics_{split}.json"
