@@ -2,10 +2,18 @@
 # Data flow: archive -> index -> audio -> features -> runs -> predictions -> report.
 from snakemake.utils import min_version
 
+from astgenre.config import preset_file
+
 min_version("8.0")
 
 
 configfile: "config.yaml"
+
+
+# The study's preset (workflow/presets/<study>.yaml) over config.yaml; --configfile/--config values stay on top.
+if preset := preset_file(config["study"], workflow.basedir):
+
+    configfile: preset
 
 
 report: "workflow/report/workflow.rst"

@@ -3,7 +3,7 @@
 Usage: python benchmarks/bench_predict.py [--files 24] [--seconds 30] [--workers 0 2] [--device cpu] [--model DIR]
 Each --workers value is timed on the same files and model (0: decoding in the main process). CPU use is the
 process's and its workers' CPU time over the wall time: 2.0 means two cores kept busy. Without --model, a randomly
-initialised AST of the demo preset's shape (config.yaml: presets.demo.model.create) is used.
+initialised AST of the demo preset's shape (workflow/presets/demo.yaml: model.create) is used.
 Heavy imports stay inside main(): the decoding workers are spawned and re-import this script.
 """
 
@@ -56,7 +56,7 @@ def demo_model(out: Path) -> Path:
     from astgenre.labels import CLASSES
     from astgenre.model import create_checkpoint, load_for_finetuning, save_run_info
 
-    preset = yaml.safe_load((REPO / "config.yaml").read_text())["presets"]["demo"]
+    preset = yaml.safe_load((REPO / "workflow/presets/demo.yaml").read_text())
     create_checkpoint(out / "checkpoint", preset["model"]["create"])
     load_for_finetuning(out / "checkpoint").save_pretrained(out / "model")
     save_run_info(

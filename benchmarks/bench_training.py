@@ -76,12 +76,9 @@ class _Phase:
 
 def _load_recipe(model: str, overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The recipe of the variant in the study of `model`, with the non-None overrides; and the study config."""
-    import yaml
+    from astgenre.config import read_study, variant_training
 
-    from astgenre.config import load_study, variant_training
-
-    config = yaml.safe_load((REPO / "config.yaml").read_text()) | {"study": PRESETS[model]}
-    study = load_study(config, REPO / "config.yaml", REPO / "workflow/schemas/config.schema.yaml")
+    study = read_study(REPO, PRESETS[model])
     recipe = variant_training(study, overrides.pop("variant"))
     recipe.update({k: v for k, v in overrides.items() if v is not None})
     return recipe, study
@@ -295,7 +292,7 @@ def main() -> None:
         "--model",
         choices=sorted(PRESETS),
         default="demo",
-        help="demo: the demo preset's small AST (config.yaml presets.demo.model.create), with the demo "
+        help="demo: the demo preset's small AST (workflow/presets/demo.yaml model.create), with the demo "
         "recipe; base: ASTConfig() defaults (AST-base shape) with the full study's recipe",
     )
     parser.add_argument(
@@ -357,7 +354,7 @@ def main() -> None:
         },
     )
     threads = args.threads or recipe["threads"]
-    demo = yaml.safe_load((REPO / "config.yaml").read_text())["presets"]["demo"]["model"]["create"]
+    demo = yaml.safe_load((REPO / "workflow/presets/demo.yaml").read_text())["model"]["create"]
     model_kwargs = demo if args.model == "demo" else {}
 
     with tempfile.TemporaryDirectory() as tmp:

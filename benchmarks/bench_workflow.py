@@ -173,7 +173,7 @@ def main() -> None:
 
     import yaml
 
-    from astgenre.config import deep_merge, load_study
+    from astgenre.config import read_study
 
     for path in args.configfile:
         if not path.is_file():
@@ -190,12 +190,7 @@ def main() -> None:
         wall, log = run_snakemake(workdir, args.cores, overlays)
         from_log = jobs_from_log(log)
         from_metadata = jobs_from_metadata(workdir)
-        config = yaml.safe_load((workdir / "config.yaml").read_text())
-        for path in overlays:
-            config = deep_merge(config, yaml.safe_load(path.read_text()) or {})
-        study = load_study(
-            config | {"study": "demo"}, workdir / "config.yaml", workdir / "workflow/schemas/config.schema.yaml"
-        )
+        study = read_study(workdir, "demo", [yaml.safe_load(path.read_text()) or {} for path in overlays])
         results = workdir / "results" / "demo"
         n_tracks = sum(1 for _ in (results / "index.tsv").open()) - 1
         train_loop = train_loop_seconds(results)

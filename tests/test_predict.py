@@ -19,7 +19,8 @@ from test_training import TINY_AST
 
 from astgenre import cli
 from astgenre.audio import decode, decode_tracks
-from astgenre.contracts import PROB_COLUMNS, RUN_INFO
+from astgenre.contracts import PROB_COLUMNS as PROB_NAMES
+from astgenre.contracts import RUN_INFO
 from astgenre.data import aggregate_tracks
 from astgenre.dataset import INDEX_COLUMNS, write_index
 from astgenre.evaluation import evaluate_run
@@ -35,6 +36,8 @@ from astgenre.predict import (
     prediction_columns,
     resolve_model_dir,
 )
+
+PROB_COLUMNS = list(PROB_NAMES)  # pandas selects several columns with a list, not a tuple
 
 SR = 16000
 WINDOW, HOP = TINY_AST["max_length"], 32

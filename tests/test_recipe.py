@@ -4,9 +4,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import yaml
 
-from astgenre.config import load_study, variant_training
+from astgenre.config import read_study, variant_training
 from astgenre.features import FbankSettings
 from astgenre.recipe import Recipe, SpecAugment
 from astgenre.training import RunSpec
@@ -16,8 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def study() -> dict:
-    defaults = yaml.safe_load((REPO / "config.yaml").read_text())
-    return load_study(defaults, REPO / "config.yaml", REPO / "workflow/schemas/config.schema.yaml")
+    return read_study(REPO)
 
 
 def test_every_variant_of_the_full_study_has_a_typed_recipe(study):

@@ -4,12 +4,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from test_audio import chirp, encode_mp3
 from transformers import ASTFeatureExtractor
 
 from astgenre.audio import decode
-from astgenre.config import load_study, variant_excerpt, variant_training
+from astgenre.config import read_study, variant_excerpt, variant_training
 from astgenre.features import FbankSettings, log_mel, window
 
 NOTEBOOK_FRAMES = 1024  # ASTFeatureExtractor's max_length for MIT/ast-finetuned-audioset-10-10-0.4593
@@ -20,8 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def full_study() -> dict:
-    defaults = yaml.safe_load((REPO / "config.yaml").read_text())
-    return load_study(defaults, REPO / "config.yaml", REPO / "workflow/schemas/config.schema.yaml")
+    return read_study(REPO)
 
 
 def test_the_replicas_features_are_the_first_1024_frames_of_the_track(full_study, tmp_path):

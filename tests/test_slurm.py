@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from astgenre.config import deep_merge, load_study
+from astgenre.config import read_study
 
 pytestmark = pytest.mark.slurm
 
@@ -29,10 +29,8 @@ GPU_RULES = ("train", "evaluate")
 OVERLAY = {
     "grid": {"variants": ["none"], "seeds": [0]},
     "training": {"epochs": 2},
-    # The GPU rules run in their own partition, and ask for one (fake) GPU: the demo preset trains on CPU (gpu: 0),
-    # and a top-level `gpu: 1` equals config.yaml's default, which does not override a preset, so the preset is changed.
-    "resources": {rule: {"partition": GPU_PARTITION} for rule in GPU_RULES},
-    "presets": {"demo": {"resources": {rule: {"gpu": 1} for rule in GPU_RULES}}},
+    # The GPU rules run in their own partition and ask for one (fake) GPU, over the demo preset's gpu: 0.
+    "resources": {rule: {"partition": GPU_PARTITION, "gpu": 1} for rule in GPU_RULES},
 }
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
 
@@ -154,11 +152,7 @@ def test_every_job_went_through_slurm(slurm, submitted):
 
 def test_resources_come_from_config(slurm, submitted):
     work, _, _ = slurm
-    config = load_study(
-        deep_merge(yaml.safe_load((work / "config.yaml").read_text()), {**OVERLAY, "study": "demo"}),
-        defaults_path=work / "config.yaml",
-        schema_path=work / "workflow/schemas/config.schema.yaml",
-    )
+    config = read_study(work, "demo", [OVERLAY])
     assert {rule: config["resources"][rule]["gpu"] for rule in GPU_RULES} == dict.fromkeys(GPU_RULES, 1)
     for _, job in submitted.iterrows():
         rule, settings = job["rule"], config["resources"].get(job["rule"], {})

@@ -10,11 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-import yaml
 from safetensors.torch import load_file, save_file
 from transformers import ASTConfig, ASTForAudioClassification
 
-from astgenre.config import load_study, variant_training
+from astgenre.config import read_study, variant_training
 from astgenre.dataset import INDEX_COLUMNS, write_index
 from astgenre.evaluation import evaluate_run
 from astgenre.features import FbankSettings
@@ -70,11 +69,7 @@ def study(tmp_path_factory):
 
 @pytest.fixture
 def recipe(repo):
-    cfg = load_study(
-        yaml.safe_load((repo / "config.yaml").read_text()) | {"study": "demo"},
-        repo / "config.yaml",
-        repo / "workflow/schemas/config.schema.yaml",
-    )
+    cfg = read_study(repo, "demo")
     r = variant_training(cfg, "inverse_frequency")
     r.update(epochs=3, batch_size=8, windows_per_track=2, eval_hop_frames=32, threads=1)
     return r

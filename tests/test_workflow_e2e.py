@@ -165,17 +165,12 @@ def test_second_run_is_a_noop_and_report_script_reruns_alone(demo):
 
 def test_same_seed_reproduces_a_workflow_run_to_the_last_digit(demo, tmp_path):
     """On CPU, retraining none/seed0 from the demo's own inputs gives the workflow's training log exactly."""
-    import yaml
 
-    from astgenre.config import load_study, variant_training
+    from astgenre.config import read_study, variant_training
     from astgenre.recipe import Recipe
     from astgenre.training import RunSpec, train_run
 
-    cfg = load_study(
-        yaml.safe_load((demo / "config.yaml").read_text()) | {"study": "demo"},
-        demo / "config.yaml",
-        demo / "workflow/schemas/config.schema.yaml",
-    )
+    cfg = read_study(demo, "demo")
     results = demo / "results/demo"
     summary = train_run(
         RunSpec(

@@ -1,9 +1,9 @@
-"""Study configuration: presets, overlays and schema validation."""
+"""Study configuration: presets (workflow/presets/<study>.yaml), schema validation, per-variant settings."""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,9 @@ import jsonschema
 import yaml
 
 FULL_STUDY = "ismir2004"
+PRESETS_DIR = Path("workflow") / "presets"
+"""Preset files, one per study other than the full study, relative to the workflow's base directory."""
+SCHEMA = Path("workflow") / "schemas" / "config.schema.yaml"
 
 
 class ConfigError(ValueError):
@@ -26,41 +29,6 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
         else:
             merged[key] = copy.deepcopy(value)
     return merged
-
-
-def changed_keys(config: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
-    """The part of config that differs from defaults (what --config/--configfile changed)."""
-    diff: dict[str, Any] = {}
-    for key, value in config.items():
-        default = defaults.get(key, _MISSING) if isinstance(defaults, Mapping) else _MISSING
-        if isinstance(value, Mapping) and isinstance(default, Mapping):
-            sub = changed_keys(value, default)
-            if sub:
-                diff[key] = sub
-        elif value != default:
-            diff[key] = copy.deepcopy(value)
-    return diff
-
-
-_MISSING = object()
-
-
-def resolve_study(
-    config: Mapping[str, Any], defaults: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    """Apply the preset named by config['study'] between the defaults and the user's overrides.
-
-    Precedence, lowest first: config.yaml (defaults), the preset, then the user's --configfile and
-    --config values (`overrides`; when not given, whatever in config differs from the defaults).
-    The full study has no preset.
-    """
-    study = config.get("study", FULL_STUDY)
-    presets = config.get("presets") or {}
-    if study != FULL_STUDY and study not in presets:
-        known = ", ".join([FULL_STUDY, *presets]) or FULL_STUDY
-        raise ConfigError(f"config key 'study': unknown study {study!r}; choose one of: {known}")
-    effective = deep_merge(defaults, presets.get(study, {}))
-    return deep_merge(effective, changed_keys(config, defaults) if overrides is None else overrides)
 
 
 def _key_path(error: jsonschema.ValidationError) -> str:
@@ -103,12 +71,39 @@ def validate(config: Mapping[str, Any], schema_path: Path) -> None:
         raise ConfigError("config key 'model.checkpoint': set a checkpoint (or model.create for a local demo model)")
 
 
-def load_study(
-    config: Mapping[str, Any], defaults_path: Path, schema_path: Path, overrides: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    """Resolve the preset and validate: the configuration every rule sees."""
-    defaults = yaml.safe_load(Path(defaults_path).read_text())
-    effective = resolve_study(config, defaults, overrides)
+def preset_file(study: str, base_dir: Path) -> Path | None:
+    """The preset file of a study (workflow/presets/<study>.yaml), None for the full study.
+
+    The Snakefile loads it with a second ``configfile:`` directive, over config.yaml and under the user's
+    --configfile/--config values (Snakemake re-applies those on top). Raises ConfigError for an unknown study.
+    """
+    if study == FULL_STUDY:
+        return None
+    presets = Path(base_dir) / PRESETS_DIR
+    path = presets / f"{study}.yaml"
+    if not isinstance(study, str) or not path.is_file():
+        known = ", ".join([FULL_STUDY, *sorted(p.stem for p in presets.glob("*.yaml"))])
+        raise ConfigError(f"config key 'study': unknown study {study!r}; choose one of: {known}")
+    return path
+
+
+def read_study(base_dir: Path, study: str = FULL_STUDY, overlays: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """The configuration of a study as the workflow sees it, for Python callers (tests, benchmarks).
+
+    config.yaml, then the study's preset, then each overlay, merged in that order as Snakemake merges the
+    ``configfile:`` directives and --configfile/--config values; validated.
+    """
+    base_dir = Path(base_dir)
+    config = yaml.safe_load((base_dir / "config.yaml").read_text())
+    preset = preset_file(study, base_dir)
+    for overlay in [{"study": study}, yaml.safe_load(preset.read_text()) if preset else {}, *overlays]:
+        config = deep_merge(config, overlay or {})
+    return load_study(config, base_dir / SCHEMA)
+
+
+def load_study(config: Mapping[str, Any], schema_path: Path) -> dict[str, Any]:
+    """Validate the merged configuration; return it as every rule sees it."""
+    effective = copy.deepcopy(dict(config))
     validate(effective, schema_path)
     return effective
 

@@ -2,7 +2,7 @@
 import re
 from pathlib import Path
 
-from astgenre.config import excerpt_key, load_study, study_excerpts, variant_excerpt, variant_training
+from astgenre.config import SCHEMA, excerpt_key, load_study, study_excerpts, variant_excerpt, variant_training
 import astgenre.report
 from astgenre.contracts import (
     EVALUATION_SPLITS,
@@ -16,12 +16,7 @@ from astgenre.contracts import (
 from astgenre.recipe import Recipe
 from astgenre.report import REPORT_CAPTIONS, REPORT_FILES
 
-CFG = load_study(
-    config,
-    defaults_path=Path(workflow.basedir) / "config.yaml",
-    schema_path=Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml",
-    overrides=workflow.config_settings.overwrite_config,
-)
+CFG = load_study(config, schema_path=Path(workflow.basedir) / SCHEMA)
 STUDY = CFG["study"]
 RESULTS = f"results/{STUDY}"
 SHARDS = list(range(CFG["audio"]["shards"]))
