@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -17,6 +16,8 @@ import numpy as np
 import pandas as pd
 import soxr
 from tqdm.auto import tqdm
+
+from .files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -187,15 +188,8 @@ def _is_relative_name(track_id: str) -> bool:
 
 
 def _save_npy_atomic(target: Path, audio: np.ndarray) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            np.save(handle, np.ascontiguousarray(audio, dtype=np.float32))
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(target) as temp, open(temp, "xb") as handle:
+        np.save(handle, np.ascontiguousarray(audio, dtype=np.float32))
 
 
 # --------------------------------------------------------------------------- decoding

@@ -25,6 +25,8 @@ from urllib.request import url2pathname
 
 from tqdm import tqdm
 
+from .files import atomic_write_text
+
 __all__ = ["ChecksumError", "DownloadError", "OFFLINE_HINT", "fetch_archive", "md5sum"]
 
 CHUNK = 1 << 20
@@ -206,10 +208,7 @@ def _link(target: Path, dest: Path) -> None:
 
 
 def _write_sidecar(dest: Path, digest: str) -> None:
-    sidecar = dest.with_name(dest.name + ".md5")
-    tmp = sidecar.with_name(f".{sidecar.name}.{os.getpid()}.tmp")
-    tmp.write_text(f"{digest}  {dest.name}\n")
-    os.replace(tmp, sidecar)
+    atomic_write_text(dest.with_name(dest.name + ".md5"), f"{digest}  {dest.name}\n")
 
 
 def _mismatch(path: Path, url: str, expected: str, actual: str) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .files import share_like_umask
 from .model import RUN_INFO
 
 BEST_RUN = "best_run.json"
@@ -85,6 +86,7 @@ def _copy_atomic(source: Path, target: Path, extra_files: dict[str, str]) -> Non
     try:
         built = staging / target.name
         shutil.copytree(source, built)
+        share_like_umask(built)  # copytree keeps the modes: weights of an older run may be 0600
         for name, text in extra_files.items():
             (built / name).write_text(text)
         if target.exists():

@@ -10,8 +10,6 @@ This module reproduces that on batches of frames with torch and returns normalis
 from __future__ import annotations
 
 import functools
-import os
-import tempfile
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from transformers.audio_utils import mel_filter_bank, window_function
+
+from .files import atomic_path
 
 FRAME_LENGTH = 400
 HOP_LENGTH = 160
@@ -192,15 +192,8 @@ def _load_audio(path: Path, min_samples: int) -> np.ndarray:
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)  # track ids may contain "/"
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npy.tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.save(stream, array)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temp, open(temp, "xb") as stream:  # creates sub-folders: track ids may contain "/"
+        np.save(stream, array)
 
 
 def _batches(lengths: dict[str, int], batch_size: int) -> list[list[str]]:

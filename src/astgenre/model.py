@@ -10,6 +10,7 @@ import torch
 from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification
 
 from .features import FbankSettings
+from .files import share_like_umask
 from .labels import CLASSES, ID2LABEL, LABEL2ID
 
 RUN_INFO = "astgenre.json"
@@ -31,6 +32,7 @@ def create_checkpoint(
     ASTFeatureExtractor(
         num_mel_bins=config.num_mel_bins, max_length=config.max_length, mean=settings.mean, std=settings.std
     ).save_pretrained(out_dir)
+    share_like_umask(out_dir)  # safetensors writes the weights 0600
 
 
 def load_for_finetuning(checkpoint: str | Path, *, attn_implementation: str = "sdpa") -> ASTForAudioClassification:

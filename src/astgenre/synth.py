@@ -24,7 +24,6 @@ import math
 import multiprocessing
 import os
 import sys
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, replace
@@ -34,6 +33,7 @@ import av
 import numpy as np
 from scipy import signal
 
+from astgenre.files import atomic_path
 from astgenre.labels import CLASSES, SPLITS, TRAINING_COUNTS
 
 logger = logging.getLogger(__name__)
@@ -976,10 +976,8 @@ def generate_corpus(
     counts = class_counts(float(scale), min_per_class)
     jobs = [(t.split, t.disk, t.label, t.style_key, t.folder, seed, float(seconds)) for t in tracks]
     dest_zip.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest_zip.name}.", suffix=".partial", dir=dest_zip.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle, zipfile.ZipFile(handle, "w") as archive:
+    with atomic_path(dest_zip, suffix=".partial") as tmp:
+        with open(tmp, "xb") as handle, zipfile.ZipFile(handle, "w") as archive:
             archive.writestr(_info("README.txt"), _readme(scale, min_per_class, seconds, seed, counts))
             for split in SPLITS:
                 rows = [t for t in tracks if t.split == split]
@@ -990,10 +988,6 @@ def generate_corpus(
         with open(tmp, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 md5.update(block)
-        os.replace(tmp, dest_zip)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     logger.info(
         "wrote %s: %d tracks of %.1f s (%s per class per split), md5 %s",
         dest_zip,

@@ -23,6 +23,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from .data import EvaluationWindows, TrainingWindows, aggregate_tracks, load_split
 from .dataset import read_index
 from .features import FbankSettings
+from .files import share_like_umask
 from .labels import CLASSES, LABEL2ID
 from .metrics import track_metrics
 from .model import load_for_finetuning, save_run_info
@@ -301,6 +302,7 @@ def train_run(
     trainer.save_model(str(model_dir))
     if not trainer.is_world_process_zero():
         return {}
+    share_like_umask(model_dir)  # safetensors writes the weights 0600
     save_run_info(
         model_dir,
         {
