@@ -1,7 +1,21 @@
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import yaml
 
-from astgenre.config import ConfigError, changed_keys, deep_merge, load_study, variant_training
+from astgenre.config import (
+    ConfigError,
+    changed_keys,
+    check_resource_rules,
+    coerce_overrides,
+    deep_merge,
+    load_study,
+    variant_training,
+)
 
 
 @pytest.fixture
@@ -87,3 +101,94 @@ def test_explicit_override_equal_to_the_default_still_beats_the_preset(defaults,
     cfg = load_study(deep_merge(defaults, overrides), *paths, overrides=overrides)
     assert cfg["resources"]["train"]["gpu"] == 1
     assert cfg["resources"]["evaluate"]["gpu"] == 0
+
+
+# --------------------------------------------------------------------------- nested --config values and rule names
+
+
+@pytest.fixture
+def schema(paths):
+    return yaml.safe_load(paths[1].read_text())
+
+
+def test_nested_command_line_strings_are_typed_by_the_schema(schema):
+    """What Snakemake makes of `--config 'training={epochs: 5, learning_rate: 1e-5, specaugment: null}' ...`."""
+    given = {
+        "study": "demo",
+        "training": {"epochs": "5", "learning_rate": "1e-5", "specaugment": "null", "gradient_checkpointing": "true"},
+        "audio": {"start": "middle", "duration": "null", "shards": "4"},
+        "dataset": {"md5": "null", "url": "123"},
+        "grid": {"seeds": ["0", "1"], "variants": ["none"]},
+        "model": {"create": {"hidden_size": "32", "hidden_act": "gelu"}},
+        "variants": {"none": {"weighting": "none", "training": {"window": "first", "mixup": "0.5"}}},
+        "resources": {"train": {"gpu": "0", "partition": "gpu"}},
+        "presets": {"demo": {"dataset": {"md5": "12345678901234567890123456789012"}}},
+    }
+    assert coerce_overrides(given, schema) == {
+        "study": "demo",
+        "training": {"epochs": 5, "learning_rate": 1e-5, "specaugment": None, "gradient_checkpointing": True},
+        "audio": {"start": "middle", "duration": None, "shards": 4},
+        "dataset": {"md5": None, "url": "123"},  # url is a string: kept
+        "grid": {"seeds": [0, 1], "variants": ["none"]},
+        "model": {"create": {"hidden_size": 32, "hidden_act": "gelu"}},
+        "variants": {"none": {"weighting": "none", "training": {"window": "first", "mixup": 0.5}}},
+        "resources": {"train": {"gpu": 0, "partition": "gpu"}},
+        "presets": {"demo": {"dataset": {"md5": "12345678901234567890123456789012"}}},  # no declared type: kept
+    }
+    assert given["training"]["epochs"] == "5"  # the input is not changed
+
+
+def test_nested_command_line_values_load(defaults, paths):
+    overrides = {"study": "demo", "training": {"epochs": "5", "learning_rate": "1e-4"}, "grid": {"seeds": ["3"]}}
+    cfg = load_study(deep_merge(defaults, overrides), *paths, overrides=overrides)
+    assert cfg["training"]["epochs"] == 5 and cfg["training"]["learning_rate"] == 1e-4 and cfg["grid"]["seeds"] == [3]
+    assert cfg["training"]["batch_size"] == 16  # the rest of the preset's training section stays
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"training": {"epochs": "five"}}, "training.epochs: 'five' is not of type 'integer'"),
+        ({"training": {"epochs": "5.5"}}, "training.epochs: '5.5' is not of type 'integer'"),
+        ({"training": {"gradient_checkpointing": "maybe"}}, "training.gradient_checkpointing"),
+        ({"audio": {"start": "end"}}, "audio.start"),
+        ({"grid": {"seeds": ["0", "x"]}}, r"grid.seeds.1: 'x' is not of type 'integer'"),
+    ],
+)
+def test_real_type_errors_on_the_command_line_are_still_rejected(defaults, paths, override, message):
+    overrides = {"study": "demo", **override}
+    with pytest.raises(ConfigError, match=message):
+        load_study(deep_merge(defaults, overrides), *paths, overrides=overrides)
+
+
+def test_resources_may_only_name_rules_that_read_them():
+    check_resource_rules({"train": {"gpu": 1}}, {"train", "evaluate"})
+    with pytest.raises(ConfigError, match=r"resources\.trian.*did you mean 'train'.*evaluate, train"):
+        check_resource_rules({"train": {}, "trian": {"gpu": 0}}, {"train", "evaluate"})
+
+
+def dry_run(repo: Path, work: Path, *config: str) -> subprocess.CompletedProcess:
+    for name in ("Snakefile", "config.yaml"):
+        shutil.copy(repo / name, work / name)
+    if not (work / "workflow").exists():
+        shutil.copytree(repo / "workflow", work / "workflow", ignore=shutil.ignore_patterns("__pycache__"))
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--dry-run", "--quiet", "rules", "--config", "study=demo", *config],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_snakemake_accepts_nested_overrides_and_refuses_unknown_rules(repo, tmp_path):
+    ok = dry_run(repo, tmp_path, "training={epochs: 5, learning_rate: 1e-4}", "resources={train: {runtime: 20}}")
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    assert re.search(r"^train\s+6$", ok.stdout, re.MULTILINE)
+    typo = dry_run(repo, tmp_path, "resources={trian: {gpu: 0}}")
+    assert typo.returncode != 0
+    assert "config key 'resources.trian': no rule 'trian' takes resources from the config" in typo.stdout + typo.stderr
+    assert "did you mean 'train'?" in typo.stdout + typo.stderr
+    wrong = dry_run(repo, tmp_path, "training={epochs: five}")
+    assert wrong.returncode != 0
+    assert "training.epochs: 'five' is not of type 'integer'" in wrong.stdout + wrong.stderr

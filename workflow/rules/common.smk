@@ -1,7 +1,7 @@
 # Configuration (validated before any job runs), paths and input functions shared by all rules.
 from pathlib import Path
 
-from astgenre.config import load_study, variant_training
+from astgenre.config import check_resource_rules, load_study, variant_training
 import astgenre.report
 from astgenre.report import REPORT_CAPTIONS, REPORT_FILES
 
@@ -65,14 +65,31 @@ def checkpoint_name():
     return f"{RESULTS}/checkpoint" if CFG["model"].get("create") else CFG["model"]["checkpoint"]
 
 
+# Rules that take their resources from config `resources.<rule>`: those calling rule_resources (checked once all
+# rules are defined, by validate_resources).
+RESOURCE_RULES = set()
+
+
 def rule_resources(rule_name, **defaults):
     """Resources of a rule: config `resources.<rule>` over the defaults given here; `partition` becomes the SLURM
     executor's `slurm_partition` (local runs ignore it)."""
+    RESOURCE_RULES.add(rule_name)
     settings = {**defaults, **CFG["resources"].get(rule_name, {})}
     partition = settings.pop("partition", None)
     if partition:
         settings["slurm_partition"] = partition
     return settings
+
+
+def validate_resources():
+    """Every `resources.<rule>` of the config names a rule that reads it (a typo such as `trian` is an error).
+
+    Called from the Snakefile after the rule files are included, so that the rule names are known.
+    """
+    undefined = RESOURCE_RULES - {rule.name for rule in workflow.rules}
+    if undefined:
+        raise ValueError(f"rule_resources() was called with {sorted(undefined)}, which name no rule of the workflow")
+    check_resource_rules(CFG["resources"], RESOURCE_RULES)
 
 
 def all_outputs():
