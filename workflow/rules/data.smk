@@ -39,7 +39,8 @@ rule fetch:
 
 rule extract:
     input:
-        archive=f"{RESULTS}/download/ismir04_genre.zip",
+        archive=rules.fetch.output.archive,
+        md5=rules.fetch.output.md5,
     output:
         root=directory(f"{RESULTS}/data"),
     log:
