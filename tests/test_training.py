@@ -123,7 +123,7 @@ def test_training_never_reads_the_evaluation_split(study, recipe, tmp_path, monk
     seen = []
     original = training.load_split
     monkeypatch.setattr(
-        training, "load_split", lambda index, split, dirs: seen.append(split) or original(index, split, dirs)
+        training, "load_split", lambda index, split, *rest: seen.append(split) or original(index, split, *rest)
     )
     run(study, tmp_path, dict(recipe, epochs=1))
     assert seen == ["training", "development"]

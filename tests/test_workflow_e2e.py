@@ -214,6 +214,28 @@ def test_full_study_offline_fails_at_download_with_a_clear_message(demo, tmp_pat
     assert not (demo / "results/ismir2004/download/ismir04_genre.zip").exists()
 
 
+def test_deleted_or_damaged_features_stop_evaluation_naming_the_files(demo, tmp_path):
+    """Feature files deleted or truncated after the features stage: no metrics from the tracks that are left."""
+    work = tmp_path / "study"
+    shutil.copytree(demo, work, symlinks=True)
+    shards = sorted((work / "results/demo/features").glob("shard*"))
+    times = {shard: shard.stat() for shard in shards}
+    deleted, truncated = sorted(shards[0].glob("evaluation-*.npy"))[:2]
+    deleted.unlink()
+    truncated.write_bytes(truncated.read_bytes()[:-100])
+    for shard, before in times.items():  # only the files changed, as far as Snakemake's timestamps tell
+        os.utime(shard, ns=(before.st_atime_ns, before.st_mtime_ns))
+    target = "results/demo/runs/none/seed0/metrics_evaluation.json"
+    proc = snakemake(work, target, "--forcerun", "evaluate", check=False)
+    assert proc.returncode != 0
+    log = (work / "results/demo/logs/evaluate/none/seed0.log").read_text()
+    shard = shards[0].relative_to(work).as_posix()
+    assert f"{deleted.stem}: no feature file {deleted.name} in {shard}" in log
+    assert f"{truncated.stem}: {shard}/{truncated.name} cannot be read (mmap length is greater than file size)" in log
+    assert "snakemake --forcerun features" in log
+    assert not (work / target).exists()
+
+
 def test_other_variants_run_through_the_workflow(demo, tmp_path):
     """The remaining class-weighting variants, one seed each, through the same rules (run last: it replaces the
     report)."""

@@ -173,19 +173,21 @@ def train_run(
     settings: FbankSettings = FbankSettings(),
     threads: int | None = None,
     progress: bool = False,
+    decode_errors: Path | None = None,
 ) -> dict[str, Any]:
     """Fine-tune one run and save the selected (best on development) model to model_dir.
 
     Reads only the training and development splits. A run interrupted midway resumes from the last
-    checkpoint in work_dir when called again; work_dir is removed after success.
+    checkpoint in work_dir when called again; work_dir is removed after success. ``decode_errors``: the decode
+    stage's decode_errors.tsv, listing the only tracks allowed to lack features (see :func:`load_split`).
     """
     if threads:
         torch.set_num_threads(threads)
     set_seed(seed)
     feature_dirs = list(feature_dirs)
     index = read_index(index_path)
-    train_tracks, train_arrays = load_split(index, "training", feature_dirs)
-    dev_tracks, dev_arrays = load_split(index, "development", feature_dirs)
+    train_tracks, train_arrays = load_split(index, "training", feature_dirs, decode_errors)
+    dev_tracks, dev_arrays = load_split(index, "development", feature_dirs, decode_errors)
 
     model = load_for_finetuning(checkpoint)
     length = int(model.config.max_length)
@@ -375,8 +377,9 @@ def launch_distributed(spec: Mapping[str, Any], n_processes: int, spec_path: Pat
 def _main(spec_path: str) -> None:
     """Entry point of each torchrun rank: python -m astgenre.training SPEC.json."""
     spec = json.loads(Path(spec_path).read_text())
-    for key in ("index_path", "model_dir", "work_dir", "history_path", "summary_path"):
-        spec[key] = Path(spec[key])
+    for key in ("index_path", "model_dir", "work_dir", "history_path", "summary_path", "decode_errors"):
+        if spec.get(key) is not None:
+            spec[key] = Path(spec[key])
     spec["feature_dirs"] = [Path(p) for p in spec["feature_dirs"]]
     spec["settings"] = FbankSettings(**spec["settings"])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

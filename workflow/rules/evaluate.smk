@@ -6,6 +6,8 @@ rule evaluate:
         model=f"{RESULTS}/runs/{{variant}}/seed{{seed}}/model",
         index=f"{RESULTS}/index.tsv",
         features=expand(f"{RESULTS}/features/shard{{shard}}", shard=SHARDS),
+        # The only tracks allowed to lack features: load_split refuses any other gap.
+        decode_errors=rules.decode_errors.output[0],
     output:
         predictions_development=f"{RESULTS}/runs/{{variant}}/seed{{seed}}/predictions_development.tsv",
         metrics_development=f"{RESULTS}/runs/{{variant}}/seed{{seed}}/metrics_development.json",

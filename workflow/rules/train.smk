@@ -20,6 +20,8 @@ rule train:
         checkpoint_input,
         index=f"{RESULTS}/index.tsv",
         features=expand(f"{RESULTS}/features/shard{{shard}}", shard=SHARDS),
+        # The only tracks allowed to lack features: load_split refuses any other gap.
+        decode_errors=rules.decode_errors.output[0],
     output:
         model=directory(f"{RESULTS}/runs/{{variant}}/seed{{seed}}/model"),
         history=f"{RESULTS}/runs/{{variant}}/seed{{seed}}/history.tsv",
