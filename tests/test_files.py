@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import stat
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 from test_training import TINY_AST
 
+from astgenre.dataset import extract_archive
 from astgenre.export import export_best_model
 from astgenre.features import featurize_tracks
 from astgenre.files import atomic_path, atomic_write_text, make_temp_dir, share_like_umask, umask
@@ -101,3 +103,12 @@ def test_export_repairs_weights_written_0600(tmp_path, umask_022):
 def test_generated_archive_is_readable_by_others(tmp_path, umask_022):
     generate_corpus(tmp_path / "ismir04_genre.zip", scale=0.001, min_per_class=1, seconds=0.5)
     assert mode(tmp_path / "ismir04_genre.zip") == 0o644
+
+
+def test_extracted_data_is_readable_by_others(tmp_path, umask_022):
+    with zipfile.ZipFile(tmp_path / "a.zip", "w") as archive:
+        for split in ("training", "development", "evaluation"):
+            archive.writestr(f"ismir04_genre/metadata/{split}/tracklist.csv", "")
+    root = extract_archive(tmp_path / "a.zip", tmp_path / "data")
+    assert mode(tmp_path / "data") == 0o755 and mode(root) == 0o755
+    assert mode(root / "metadata" / "training" / "tracklist.csv") == 0o644

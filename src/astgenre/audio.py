@@ -473,7 +473,7 @@ def _sndfile_chunks(path: Path, sample_rate: int, start: float | str, n_wanted: 
     try:
         handle = soundfile.SoundFile(str(path))
     except (RuntimeError, TypeError, ValueError, OSError) as exc:  # LibsndfileError is a RuntimeError
-        raise DecodeError(path, f"cannot open: {exc}") from exc
+        raise DecodeError(path, f"cannot open: {getattr(exc, 'error_string', None) or exc}") from exc
     with handle:
         rate, frames = handle.samplerate, handle.frames
         if start == MIDDLE:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .files import share_like_umask
+from .files import make_temp_dir, share_like_umask
 from .model import RUN_INFO
 
 BEST_RUN = "best_run.json"
@@ -81,7 +80,7 @@ def export_best_model(run_dirs: Sequence[Path], out_dir: Path, metric: str = "ma
 def _copy_atomic(source: Path, target: Path, extra_files: dict[str, str]) -> None:
     """Copy directory source to target with extra files, via a temporary sibling renamed into place."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    staging = make_temp_dir(target.parent, f".{target.name}.", ".tmp")
     old = None
     try:
         built = staging / target.name
