@@ -167,13 +167,16 @@ def test_resources_may_only_name_rules_that_read_them():
         check_resource_rules({"train": {}, "trian": {"gpu": 0}}, {"train", "evaluate"})
 
 
-def dry_run(repo: Path, work: Path, *config: str) -> subprocess.CompletedProcess:
+def dry_run(repo: Path, work: Path, *args: str) -> subprocess.CompletedProcess:
+    """A dry run of the demo in a copy of the workflow; args are --config values unless they start with '--'."""
     for name in ("Snakefile", "config.yaml"):
         shutil.copy(repo / name, work / name)
     if not (work / "workflow").exists():
         shutil.copytree(repo / "workflow", work / "workflow", ignore=shutil.ignore_patterns("__pycache__"))
+    if not args or not args[0].startswith("--"):
+        args = ("--config", "study=demo", *args)
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--dry-run", "--quiet", "rules", "--config", "study=demo", *config],
+        [sys.executable, "-m", "snakemake", "--dry-run", "--quiet", "rules", *args],
         cwd=work,
         capture_output=True,
         text=True,
@@ -192,3 +195,17 @@ def test_snakemake_accepts_nested_overrides_and_refuses_unknown_rules(repo, tmp_
     wrong = dry_run(repo, tmp_path, "training={epochs: five}")
     assert wrong.returncode != 0
     assert "training.epochs: 'five' is not of type 'integer'" in wrong.stdout + wrong.stderr
+
+
+def readme_overlays(repo: Path) -> dict[str, str]:
+    """The YAML overlay files shown in the README (fenced blocks whose first line is '# <name>.yaml')."""
+    blocks = re.findall(r"```yaml\n# (\S+\.yaml)\n(.*?)```", (repo / "README.md").read_text(), re.DOTALL)
+    return dict(blocks)
+
+
+def test_the_readme_overlays_work_as_written(repo, tmp_path):
+    overlays = readme_overlays(repo)
+    assert "cluster.yaml" in overlays, "the README's cluster overlay example is gone: update this test"
+    (tmp_path / "cluster.yaml").write_text(overlays["cluster.yaml"])
+    proc = dry_run(repo, tmp_path, "--configfile", str(tmp_path / "cluster.yaml"), "--config", "study=demo")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

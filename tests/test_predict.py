@@ -507,3 +507,14 @@ def test_failed_csv_write_leaves_no_partial_file(music, run_dir, tmp_path, monke
     with pytest.raises(UnicodeEncodeError):
         predict.write_predictions(table, out)
     assert out.read_text() == "previous predictions\n" and sorted(p.name for p in tmp_path.iterdir()) == ["p.csv"]
+
+
+def test_a_file_only_libsndfile_reads_is_classified(run_dir, tmp_path):
+    """MATLAB 5 audio: FFmpeg cannot open it, libsndfile can; predict goes through the same fallback."""
+    import soundfile
+
+    path = tmp_path / "take.mat"
+    soundfile.write(str(path), chirp(22050, 3.0, channels=1).T, 22050, format="MAT5", subtype="FLOAT")
+    row = predict_files([path], run_dir, device="cpu", workers=0).iloc[0]
+    assert row["status"] == "ok" and row["seconds"] == pytest.approx(3.0, abs=1e-3)
+    assert row["n_windows"] == expected_windows(3.0)
