@@ -116,6 +116,18 @@ def decode_chunks(
     return _decode_any(path, sample_rate, start, n_wanted)
 
 
+def decode_at_most(path: Path, max_samples: int, **excerpt: float | str | int | None) -> np.ndarray | None:
+    """``decode(path, **excerpt)``, or None as soon as the excerpt proves longer than ``max_samples`` (the caller
+    then streams it with :func:`decode_chunks`, so that no process holds a long track whole)."""
+    chunks, size = [], 0
+    for chunk in decode_chunks(path, **excerpt):
+        size += chunk.size
+        if size > max_samples:
+            return None
+        chunks.append(chunk)
+    return np.ascontiguousarray(np.concatenate(chunks), dtype=np.float32)
+
+
 def _decode_any(path: Path, sample_rate: int, start: float | str, n_wanted: int | None) -> Iterator[np.ndarray]:
     """FFmpeg's pieces, or libsndfile's when FFmpeg cannot read the file at all."""
     _check_file(path)

@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 from .audio import (
     DecodeError,
     _check_excerpt,  # the decoder's own argument checks, run once up front
+    decode_at_most,
     decode_chunks,
 )
 from .data import aggregate_tracks
@@ -178,26 +179,14 @@ class _Inline(Executor):
         return future
 
 
-def _decode_ahead(path: Path, limit: int, **excerpt: Any) -> np.ndarray | None:
-    """The decoded excerpt of ``path``, or None when it is longer than ``limit`` samples (it is then streamed by the
-    caller, so that no process holds a long track whole)."""
-    chunks, size = [], 0
-    for chunk in decode_chunks(path, **excerpt):
-        size += chunk.size
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return np.concatenate(chunks)
-
-
 def _decoded(
     paths: Sequence[Path], excerpt: _Excerpt, workers: int
 ) -> Iterator[tuple[Iterable[np.ndarray], str | None]]:
     """(audio pieces, None) or ((), reason) for each path, in order.
 
     Excerpts up to _STREAM_ABOVE_S seconds are decoded ahead by `workers` processes (0: here) while this process
-    computes features and runs the model; the workers run :func:`astgenre.audio.decode_chunks` only (a light import:
-    they start in about a second). Longer excerpts are decoded here, piece by piece, as they are consumed.
+    computes features and runs the model; the workers run :func:`astgenre.audio.decode_at_most` only (a light
+    import: they start in about a second). Longer excerpts are decoded here, piece by piece, as they are consumed.
     """
     if workers == 0:
         executor: Executor = _Inline()
@@ -217,7 +206,7 @@ def _decoded(
         try:
             for path in paths:
                 with _sigint_blocked():  # workers start on submit: they inherit the mask and leave Ctrl-C to us
-                    pending.append((path, executor.submit(_decode_ahead, path, limit, **kwargs)))
+                    pending.append((path, executor.submit(decode_at_most, path, limit, **kwargs)))
                 if len(pending) >= ahead:
                     yield _outcome(*pending.popleft(), kwargs)
             while pending:
