@@ -24,13 +24,11 @@ RERUN_FEATURES = "rerun the features stage: snakemake --forcerun features (with 
 class FeatureProblem(ValueError):
     """Tracks of the index whose features are missing, unreadable or invalid; ``problems`` lists each one."""
 
-    def __init__(self, split: str, problems: list[str], remedy: str = RERUN_FEATURES) -> None:
+    def __init__(self, what: str, problems: list[str], remedy: str = RERUN_FEATURES) -> None:
         self.problems = list(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems[:20])
         more = f"\n  ... and {len(self.problems) - 20} more" if len(self.problems) > 20 else ""
-        super().__init__(
-            f"{len(self.problems)} {split} track(s) without valid features:\n{lines}{more}\nTo fix: {remedy}"
-        )
+        super().__init__(f"{len(self.problems)} {what}:\n{lines}{more}\nTo fix: {remedy}")
 
 
 def find_features(feature_dirs: Iterable[Path]) -> dict[str, Path]:
@@ -43,7 +41,9 @@ def find_features(feature_dirs: Iterable[Path]) -> dict[str, Path]:
                 twice.append(f"{path.stem}: both {found[path.stem]} and {path}")
             found[path.stem] = path
     if twice:
-        raise FeatureProblem("feature", twice, "delete the feature folders and rerun: snakemake --forcerun features")
+        raise FeatureProblem(
+            "track(s) with a feature file in two folders", twice, "delete the feature folders, then " + RERUN_FEATURES
+        )
     return found
 
 
@@ -111,7 +111,7 @@ def load_split(
                 problems.append(f"{track_id}: {path} {err}")
     problems += _mel_mismatches(arrays, files)
     if problems:
-        raise FeatureProblem(split, problems)
+        raise FeatureProblem(f"{split} track(s) without valid features", problems)
     if skipped:
         log.warning(
             "%d %s track(s) left out: they could not be decoded (see %s): %s",

@@ -41,7 +41,7 @@ from .audio import (
 from .data import aggregate_tracks
 from .evaluation import PROB_COLUMNS, predict_windows, resolve_device
 from .features import FbankSettings, LogMelStream, window
-from .files import atomic_path, atomic_write_bytes, atomic_write_text
+from .files import atomic_path, atomic_write_text
 from .labels import CLASSES
 from .model import RUN_INFO, load_classifier
 
@@ -333,22 +333,10 @@ class Predictor:
         paths = [Path(p) for p in paths]
         workers = min(workers, len(paths)) if len(paths) > 1 else 0  # one file: no process to start
 
-        length, hop = int(self.info["window_frames"]), int(self.info["eval_hop_frames"])
-        first_only = self.info["window"] == "first"
         seconds = np.full(len(paths), math.nan)
         errors: list[str | None] = [None] * len(paths)
         warnings: list[str] = [""] * len(paths)
-        logits: list[np.ndarray] = []
-        track_of: list[int] = []  # file index of each window, in the order of `logits`
-        queue: deque[tuple[dict[str, torch.Tensor], int]] = deque()  # windows waiting for the model, with their file
-
-        def run_batches(final: bool = False) -> None:
-            while len(queue) >= batch_size or (final and queue):
-                batch = [queue.popleft() for _ in range(min(batch_size, len(queue)))]
-                items = [item for item, _ in batch]
-                logits.append(predict_windows(self.model, items, len(items), self.device))
-                track_of.extend(file for _, file in batch)
-
+        batches = _Batches(self.model, self.device, batch_size)
         bar = tqdm(
             total=len(paths), desc="predict", unit="file", disable=(not progress) if progress is not None else None
         )
@@ -356,44 +344,81 @@ class Predictor:
         with bar, _torch_threads(available_cores() - workers) if share_cores else nullcontext():
             for file, (chunks, reason) in enumerate(_decoded(paths, excerpt, workers)):
                 if reason is None:
-                    windows = _Windows(length, hop, first_only, self.settings)
-                    features = LogMelStream(self.settings, self.device)
-                    level = _Level()
                     try:
-                        for chunk in chunks:
-                            level.add(chunk)
-                            queue.extend((item, file) for item in windows.push(features.push(chunk)))
-                            run_batches()
-                        queue.extend((item, file) for item in windows.push(features.finish()) + windows.finish())
+                        level = self._windows_of(chunks, file, batches)
                     except Exception as error:  # noqa: BLE001 - streamed here: reported like a worker's failure
                         log.debug("decoding failed", exc_info=error)
                         reason = _failure(error)
                 if reason is not None:
                     errors[file] = reason
                     log.info("%s: %s", printable(str(paths[file])), reason)
-                    left = [entry for entry in queue if entry[1] != file]  # drop the windows it already queued
-                    queue.clear()
-                    queue.extend(left)
+                    batches.drop(file)
                 else:
                     seconds[file] = level.samples / excerpt.sample_rate
                     warnings[file] = quality_warning(seconds[file], level.rms_dbfs())
                     if warnings[file]:
                         log.warning("%s: %s", printable(str(paths[file])), warnings[file])
-                    run_batches()
                 bar.update()
-            run_batches(final=True)
+            batches.run(final=True)
 
         ok = [i for i, e in enumerate(errors) if e is None]
         probs = np.full((len(paths), len(CLASSES)), math.nan)
-        kept = np.isin(np.asarray(track_of, dtype=int), ok)  # windows of a file that failed midway are dropped
-        window_files = np.asarray(track_of, dtype=int)[kept]
+        logits, window_files = batches.results(ok)
         n_windows = np.bincount(window_files, minlength=len(paths))
         if ok:
             position = {file: k for k, file in enumerate(ok)}
-            probs[ok] = aggregate_tracks(
-                np.concatenate(logits)[kept], [position[f] for f in window_files], len(ok), self.info["aggregate"]
-            )
+            probs[ok] = aggregate_tracks(logits, [position[f] for f in window_files], len(ok), self.info["aggregate"])
         return prediction_frame(paths, probs, errors, seconds, n_windows, top_k, warnings)
+
+    def _windows_of(self, chunks: Iterable[np.ndarray], file: int, batches: _Batches) -> _Level:
+        """Feed the windows of one file's audio pieces to the model as they complete; return the audio's level."""
+        windows = _Windows(
+            int(self.info["window_frames"]),
+            int(self.info["eval_hop_frames"]),
+            self.info["window"] == "first",
+            self.settings,
+        )
+        features = LogMelStream(self.settings, self.device)
+        level = _Level()
+        for chunk in chunks:
+            level.add(chunk)
+            batches.add(windows.push(features.push(chunk)), file)
+        batches.add(windows.push(features.finish()) + windows.finish(), file)
+        return level
+
+
+class _Batches:
+    """Windows waiting for the model, run ``batch_size`` at a time whichever files they come from, and the logits."""
+
+    def __init__(self, model: torch.nn.Module, device: torch.device, batch_size: int) -> None:
+        self.model, self.device, self.batch_size = model, device, batch_size
+        self.queue: deque[tuple[dict[str, torch.Tensor], int]] = deque()  # (window, its file)
+        self.logits: list[np.ndarray] = []
+        self.files: list[int] = []  # file of each row of the logits
+
+    def add(self, windows: list[dict[str, torch.Tensor]], file: int) -> None:
+        self.queue.extend((window, file) for window in windows)
+        self.run()
+
+    def run(self, final: bool = False) -> None:
+        while len(self.queue) >= self.batch_size or (final and self.queue):
+            batch = [self.queue.popleft() for _ in range(min(self.batch_size, len(self.queue)))]
+            items = [item for item, _ in batch]
+            self.logits.append(predict_windows(self.model, items, len(items), self.device))
+            self.files.extend(file for _, file in batch)
+
+    def drop(self, file: int) -> None:
+        """Forget the queued windows of a file that failed midway (its logits are left out by results)."""
+        left = [entry for entry in self.queue if entry[1] != file]
+        self.queue.clear()
+        self.queue.extend(left)
+
+    def results(self, files: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(logits, file of each row) of the windows of ``files``, in the order they were run."""
+        all_files = np.asarray(self.files, dtype=int)
+        kept = np.isin(all_files, files)
+        logits = np.concatenate(self.logits) if self.logits else np.zeros((0, len(CLASSES)))
+        return logits[kept], all_files[kept]
 
 
 class _Windows:
@@ -553,10 +578,12 @@ def check_output(path: Path) -> None:
         raise ValueError(f"{path}: output must end in {', '.join(OUTPUT_SUFFIXES)}")
     if path.is_dir():
         raise ValueError(f"--out {path} is a folder; give a file name ending in {', '.join(OUTPUT_SUFFIXES)}")
+    probe = path.with_name(f".{path.name}.{os.getpid()}.probe")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path.with_name(f".{path.name}.probe"), b"")
-        path.with_name(f".{path.name}.probe").unlink()
+        with open(probe, "xb"):
+            pass
+        probe.unlink()
     except OSError as error:
         raise ValueError(
             f"--out {path} cannot be written ({error.strerror or error}); choose a path in a folder you can write to"
