@@ -602,14 +602,17 @@ def test_decode_chunks_of_a_long_track_stay_small(tmp_path):
     assert sum(sizes) == 600 * SR and max(sizes) <= 1 << 16
 
 
-def test_middle_of_a_track_whose_header_overstates_it_is_centred_on_what_decodes(files, tmp_path):
+def test_middle_of_a_track_whose_header_overstates_it_is_centred_on_what_decodes(files, tmp_path, caplog):
     data = files["cbr"].read_bytes()
     path = tmp_path / "truncated.mp3"
     path.write_bytes(data[: len(data) // 2])
     full = decode(path)
-    chunks = list(decode_chunks(path, start="middle", duration=1.0))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="astgenre.audio"):
+        chunks = list(decode_chunks(path, start="middle", duration=1.0))
     offset = (full.size - SR) // 2
     np.testing.assert_array_equal(np.concatenate(chunks), full[offset : offset + SR])
+    assert caplog.text.count("truncated file?") == 1
 
 
 # --------------------------------------------------------------------------- decode_tracks

@@ -354,8 +354,8 @@ def _middle_chunks(path: Path, sample_rate: int, n_wanted: int | None) -> Iterat
             yield from excerpt
             return
         # The header overstated the length (truncated file, bad estimate): measure it by decoding.
-    total = sum(chunk.size for chunk in _chunks_at(path, sample_rate, 0.0, None, warn=False))
-    yield from _slice(_chunks_at(path, sample_rate, 0.0, None), max(0, (total - n_wanted) // 2), n_wanted)
+    total = sum(chunk.size for chunk in _chunks_at(path, sample_rate, 0.0, None))  # warns about damage once
+    yield from _slice(_chunks_at(path, sample_rate, 0.0, None, warn=False), max(0, (total - n_wanted) // 2), n_wanted)
 
 
 def _slice(chunks: Iterator[np.ndarray], offset: int, count: int) -> Iterator[np.ndarray]:
