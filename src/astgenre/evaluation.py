@@ -64,13 +64,17 @@ def evaluate_run(
     metrics_path: Path,
     batch_size: int = 32,
     device: str = "auto",
+    decode_errors: Path | None = None,
 ) -> dict:
-    """Predict every track of a split with a fine-tuned model; write predictions (TSV) and metrics (JSON)."""
+    """Predict every track of a split with a fine-tuned model; write predictions (TSV) and metrics (JSON).
+
+    ``decode_errors``: the decode stage's decode_errors.tsv, listing the only tracks allowed to lack features.
+    """
     torch_device = resolve_device(device)
     model, info = load_classifier(model_dir, torch_device)
     settings = FbankSettings(**info["features"])
     index = read_index(index_path)
-    tracks, arrays = load_split(index, split, list(feature_dirs))
+    tracks, arrays = load_split(index, split, list(feature_dirs), decode_errors)
     windows = EvaluationWindows(
         list(tracks["track_id"]),
         arrays,

@@ -25,6 +25,7 @@ from .contracts import DEV_METRICS, HISTORY_COLUMNS
 from .data import EvaluationWindows, TrainingWindows, aggregate_tracks, load_split
 from .dataset import read_index
 from .features import FbankSettings
+from .files import share_like_umask
 from .labels import CLASSES, LABEL2ID
 from .metrics import track_metrics
 from .model import check_weights_equal, load_for_finetuning, load_weights_into, save_run_info, weights_file
@@ -204,6 +205,8 @@ class RunSpec:
     settings: FbankSettings = FbankSettings()
     threads: int | None = None
     progress: bool = False
+    decode_errors: Path | None = None
+    """The decode stage's decode_errors.tsv: the only tracks allowed to lack features (see data.load_split)."""
 
     _PATHS = ("index_path", "model_dir", "work_dir", "history_path", "summary_path")
 
@@ -213,6 +216,7 @@ class RunSpec:
             feature_dirs=[str(p) for p in self.feature_dirs],
             recipe=self.recipe.to_dict(),
             settings=asdict(self.settings),
+            decode_errors=None if self.decode_errors is None else str(self.decode_errors),
             **{name: str(values[name]) for name in self._PATHS},
         )
         return json.dumps(values, indent=2)
@@ -224,6 +228,7 @@ class RunSpec:
             feature_dirs=tuple(Path(p) for p in values["feature_dirs"]),
             recipe=Recipe.from_mapping(values["recipe"]),
             settings=FbankSettings(**values["settings"]),
+            decode_errors=None if values.get("decode_errors") is None else Path(values["decode_errors"]),
             **{name: Path(values[name]) for name in cls._PATHS},
         )
         return cls(**values)
@@ -243,8 +248,8 @@ def load_run_data(spec: RunSpec, window_frames: int) -> RunData:
     """Training and development windows of the run (never the evaluation split)."""
     recipe = spec.recipe
     index = read_index(spec.index_path)
-    train_tracks, train_arrays = load_split(index, "training", list(spec.feature_dirs))
-    dev_tracks, dev_arrays = load_split(index, "development", list(spec.feature_dirs))
+    train_tracks, train_arrays = load_split(index, "training", list(spec.feature_dirs), spec.decode_errors)
+    dev_tracks, dev_arrays = load_split(index, "development", list(spec.feature_dirs), spec.decode_errors)
     augment = None if recipe.specaugment is None else asdict(recipe.specaugment)
     train_set = TrainingWindows(
         train_tracks,
@@ -382,6 +387,7 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
     trainer.save_model(str(spec.model_dir))
     if not trainer.is_world_process_zero():
         return {}
+    share_like_umask(spec.model_dir)  # safetensors writes the weights 0600
     timing = {
         "resumed_from": Path(resume).name if resume else None,
         "train_seconds": round(time.time() - started, 2),

@@ -19,4 +19,5 @@ for split in snakemake.params.splits:
         metrics_path=Path(snakemake.output[f"metrics_{split}"]),
         batch_size=snakemake.params.batch_size,
         device=snakemake.params.device,
+        decode_errors=Path(snakemake.input.decode_errors),
     )

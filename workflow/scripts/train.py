@@ -21,6 +21,7 @@ spec = RunSpec(
     variant=snakemake.wildcards.variant,
     settings=FbankSettings(**snakemake.params.settings),
     threads=snakemake.threads,
+    decode_errors=Path(snakemake.input.decode_errors),
 )
 gpus = int(snakemake.resources.get("gpu", 0))
 if gpus > 1:
