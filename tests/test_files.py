@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 from test_training import TINY_AST
 
+from astgenre.contracts import RUN_INFO
 from astgenre.dataset import extract_archive
+from astgenre.demo import generate_corpus
 from astgenre.export import export_best_model
 from astgenre.features import featurize_tracks
 from astgenre.files import atomic_path, atomic_write_text, make_temp_dir, share_like_umask, umask
-from astgenre.model import RUN_INFO, create_checkpoint
-from astgenre.synth import generate_corpus
+from astgenre.model import create_checkpoint
 
 
 @pytest.fixture
