@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,14 +27,16 @@ def find_features(feature_dirs: Iterable[Path]) -> dict[str, Path]:
 
 
 def load_split(
-    index: pd.DataFrame, split: str, feature_dirs: Iterable[Path]
+    index: pd.DataFrame, split: str, feature_dirs: Iterable[Path], track_ids: Collection[str] | None = None
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Tracks of one split that have features, and their (frames, mel) arrays, memory-mapped.
 
-    Tracks without features were listed in decode_errors.tsv upstream; they are logged here too.
+    With track_ids, the tracks are those of the index with these ids (a protocol's role, named by ``split``), in
+    the index's order. Tracks without features were listed in decode_errors.tsv upstream; they are logged here too.
     """
     files = find_features(feature_dirs)
-    tracks = index[index["split"] == split].reset_index(drop=True)
+    chosen = index["split"] == split if track_ids is None else index["track_id"].isin(set(track_ids))
+    tracks = index[chosen].reset_index(drop=True)
     if tracks.empty:
         raise ValueError(f"the index has no track in split {split!r}")
     missing = [t for t in tracks["track_id"] if t not in files]

@@ -64,13 +64,15 @@ def evaluate_run(
     metrics_path: Path,
     batch_size: int = 32,
     device: str = "auto",
+    track_ids: Sequence[str] | None = None,
 ) -> dict:
-    """Predict every track of a split with a fine-tuned model; write predictions (TSV) and metrics (JSON)."""
+    """Predict every track of a split (or, with track_ids, of a protocol's role named ``split``) with a fine-tuned
+    model; write predictions (TSV) and metrics (JSON, whose ``split`` is that name)."""
     torch_device = resolve_device(device)
     model, info = load_classifier(model_dir, torch_device)
     settings = FbankSettings(**info["features"])
     index = read_index(index_path)
-    tracks, arrays = load_split(index, split, list(feature_dirs))
+    tracks, arrays = load_split(index, split, list(feature_dirs), track_ids)
     windows = EvaluationWindows(
         list(tracks["track_id"]),
         arrays,
