@@ -72,7 +72,7 @@ def artist_filtered(index: pd.DataFrame, folds: int, select_fraction: float, see
         tables = []
         for fold, (rest, test) in enumerate(splitter.split(pooled, pooled["label"], pooled["artist"])):
             others = pooled.iloc[rest]
-            select = _held_out(others, select_fraction, state, strict=False)
+            select = _held_out(others, select_fraction, state)
             roles = np.where(others["track_id"].isin(select), "select", "train")
             tables += [others.assign(fold=fold, role=roles), pooled.iloc[test].assign(fold=fold, role="test")]
         table = _table(pd.concat(tables))
@@ -157,27 +157,29 @@ def read(path: Path) -> pd.DataFrame:
     return table
 
 
-def _held_out(tracks: pd.DataFrame, fraction: float, seed: int, strict: bool = True) -> set[str]:
-    """Track ids of an artist-grouped, class-stratified part of about `fraction` of tracks (one fold of
-    round(1 / fraction)); with strict, a class without a held-out artist is an AssignmentError."""
+def _held_out(tracks: pd.DataFrame, fraction: float, seed: int) -> set[str]:
+    """Track ids of an artist-grouped, class-stratified part of about `fraction` of the tracks: within each class,
+    whole artists in a seeded random order until the class's share is reached, always at least one artist and
+    never the last one (the class keeps an artist for training)."""
     if not 0 < fraction < 1:
         raise ValueError(f"select_fraction must be in (0, 1), got {fraction}")
-    n_splits = max(2, round(1 / fraction))
-    if strict:
-        _need_artists(tracks, 2, "a select part and a train part")
-    tracks = tracks.reset_index(drop=True)
-    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    best: set[str] = set()
-    for _, held in splitter.split(tracks, tracks["label"], tracks["artist"]):
-        ids = set(tracks.loc[held, "track_id"])
-        if set(tracks.loc[held, "label"]) == set(tracks["label"]):
-            return ids
-        best = best or ids
-    if strict:
-        raise AssignmentError(
-            f"no artist-grouped select part of {fraction:.0%} holds every class ({artist_counts(tracks)} artists)"
-        )
-    return best
+    _need_artists(tracks, 2, "a select part and a train part")
+    rng = np.random.default_rng(seed)
+    held: set[str] = set()
+    for cls in CLASSES:
+        rows = tracks[tracks["label"] == cls]
+        if rows.empty:
+            continue
+        sizes = rows.groupby("artist").size().sort_index()
+        order = sizes.index[rng.permutation(len(sizes))]
+        taken, n = [], 0
+        for artist in order[:-1]:
+            if taken and n >= fraction * len(rows):
+                break
+            taken.append(artist)
+            n += int(sizes[artist])
+        held |= set(rows.loc[rows["artist"].isin(taken), "track_id"])
+    return held
 
 
 def _need_artists(tracks: pd.DataFrame, at_least: int, why: str) -> None:
