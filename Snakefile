@@ -29,6 +29,10 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/export.smk"
 
 
+# Now that every rule is defined: config `resources.<rule>` may only name rules that read it.
+validate_resources()
+
+
 rule all:
     default_target: True
     input:

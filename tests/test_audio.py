@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import re
 import struct
 import wave
 from pathlib import Path
@@ -12,9 +13,10 @@ import av
 import numpy as np
 import pandas as pd
 import pytest
+import soundfile
 
 from astgenre import audio
-from astgenre.audio import DecodeError, DecodeFailures, decode, decode_tracks
+from astgenre.audio import DecodeError, DecodeFailures, decode, decode_chunks, decode_tracks
 
 SR = 16000  # output rate used by most tests
 
@@ -505,6 +507,112 @@ def test_invalid_arguments(files, kwargs):
 def test_decode_error_is_picklable():
     error = pickle.loads(pickle.dumps(DecodeError(Path("a.mp3"), "bad\nthing")))
     assert str(error) == "a.mp3: bad thing" and error.path == Path("a.mp3") and error.reason == "bad thing"
+
+
+# --------------------------------------------------------------------------- libsndfile when FFmpeg cannot read a file
+
+
+def write_sndfile(path: Path, signal: np.ndarray, rate: int, **kwargs) -> Path:
+    soundfile.write(str(path), signal.T, rate, **kwargs)
+    return path
+
+
+def ffmpeg_rejects_headers(monkeypatch) -> None:
+    """FFmpeg opens the file but its decoder refuses every packet, as with some real Ogg Vorbis files."""
+
+    def refuse(self, packet):
+        self._fail(av.error.InvalidDataError(1094995529, "Header processing failed"))
+        return []
+
+    monkeypatch.setattr(audio._Packets, "decode", refuse)
+
+
+def test_ogg_vorbis_that_ffmpeg_rejects_is_read_with_libsndfile(tmp_path, monkeypatch, caplog):
+    path = write_sndfile(tmp_path / "song.ogg", tone(44100, 3.0), 44100, format="OGG", subtype="VORBIS")
+    ffmpeg_rejects_headers(monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="astgenre.audio"):
+        x = decode(path)
+    assert x.dtype == np.float32 and abs(x.size - 3 * SR) <= 2
+    assert dominant_hz(x[SR : 2 * SR], SR) == pytest.approx(440, abs=1)
+    assert f"{path}: FFmpeg cannot read it" in caplog.text and "Header processing failed" in caplog.text
+    assert "decoded with libsndfile instead" in caplog.text
+
+
+def test_a_format_only_libsndfile_reads_decodes_in_the_decode_stage(tmp_path):
+    """MATLAB 5 files: FFmpeg has no demuxer for them; the decode stage writes the track instead of an error row."""
+    path = write_sndfile(tmp_path / "take.mat", tone(22050, 2.0, channels=1), 22050, format="MAT5", subtype="FLOAT")
+    with pytest.raises(av.FFmpegError):
+        av.open(str(path))
+    errors = decode_tracks([("t", path)], tmp_path / "out")
+    assert errors.empty
+    x = np.load(tmp_path / "out" / "t.npy")
+    assert abs(x.size - 2 * SR) <= 2 and dominant_hz(x, SR) == pytest.approx(440, abs=1)
+
+
+@pytest.mark.parametrize("start, duration", [(0.0, None), (1.25, 1.0), ("middle", 1.5), ("middle", None), (2.5, 5.0)])
+def test_libsndfile_excerpts_match_ffmpeg(tmp_path, monkeypatch, start, duration):
+    path = write_sndfile(tmp_path / "chirp.wav", chirp(44100, 4.0), 44100, subtype="FLOAT")
+    reference = decode(path, start=start, duration=duration)
+    ffmpeg_rejects_headers(monkeypatch)
+    fallback = decode(path, start=start, duration=duration)
+    assert fallback.size == reference.size
+    # Each decoder rounds the excerpt's start to an output sample from its own seek point: they may differ by half
+    # a sample (up to 0.03 on this chirp); the resampler's warm-up at the start of the excerpt would show as ~0.1.
+    np.testing.assert_allclose(fallback, reference, atol=0.04)
+    assert np.sqrt(np.mean((fallback - reference) ** 2)) < 0.02
+
+
+def test_when_both_decoders_fail_the_error_names_both_reasons(tmp_path):
+    path = tmp_path / "noise.ogg"
+    path.write_bytes(b"OggS" + np.random.default_rng(3).bytes(5000))
+    with pytest.raises(DecodeError) as info:
+        decode(path)
+    reason = info.value.reason
+    # e.g. "FFmpeg: cannot open: End of file (ogg: CRC mismatch!); libsndfile: cannot open: File contains data in an
+    # unimplemented format."
+    assert re.fullmatch(r"FFmpeg: cannot open: [^;]+; libsndfile: cannot open: [^;]+", reason), reason
+    assert "\n" not in reason and str(path) not in reason  # the row names the file once, in its own column
+    errors = decode_tracks([("x", path)], tmp_path / "out")
+    assert errors["error"].tolist() == [reason]
+
+
+def test_start_past_the_end_with_libsndfile(tmp_path, monkeypatch):
+    path = write_sndfile(tmp_path / "short.wav", tone(16000, 1.0), 16000)
+    ffmpeg_rejects_headers(monkeypatch)
+    with pytest.raises(
+        DecodeError, match=r"libsndfile: start 2\.000 s is at or past the end of the track \(1\.000 s\)"
+    ):
+        decode(path, start=2.0)
+
+
+# --------------------------------------------------------------------------- pieces
+
+
+@pytest.mark.parametrize("start, duration", [(0.0, None), (1.0, 2.0), ("middle", 2.5), ("middle", None), (0.3, 0.1)])
+def test_decode_chunks_concatenate_to_decode(files, start, duration):
+    chunks = list(decode_chunks(files["chirp_vbr"], start=start, duration=duration))
+    assert all(c.dtype == np.float32 and c.ndim == 1 and c.size for c in chunks)
+    np.testing.assert_array_equal(np.concatenate(chunks), decode(files["chirp_vbr"], start=start, duration=duration))
+
+
+def test_decode_chunks_of_a_long_track_stay_small(tmp_path):
+    """Ten minutes of audio come in pieces of a few thousand samples: nothing holds the whole track."""
+    path = write_wav(tmp_path / "long.wav", tone(16000, 600.0, channels=1, amplitude=0.1), 16000)
+    sizes = [chunk.size for chunk in decode_chunks(path)]
+    assert sum(sizes) == 600 * SR and max(sizes) <= 1 << 16
+
+
+def test_middle_of_a_track_whose_header_overstates_it_is_centred_on_what_decodes(files, tmp_path, caplog):
+    data = files["cbr"].read_bytes()
+    path = tmp_path / "truncated.mp3"
+    path.write_bytes(data[: len(data) // 2])
+    full = decode(path)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="astgenre.audio"):
+        chunks = list(decode_chunks(path, start="middle", duration=1.0))
+    offset = (full.size - SR) // 2
+    np.testing.assert_array_equal(np.concatenate(chunks), full[offset : offset + SR])
+    assert caplog.text.count("truncated file?") == 1
 
 
 # --------------------------------------------------------------------------- decode_tracks

@@ -5,9 +5,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from astgenre.config import (
     ConfigError,
+    check_resource_rules,
+    coerce_overrides,
     deep_merge,
     excerpt_key,
     read_study,
@@ -114,12 +117,14 @@ def planned(workdir: Path, *args: str) -> dict[str, int]:
 
 def test_snakemake_applies_config_yaml_then_the_preset_then_the_users_values(repo, tmp_path):
     """Through Snakemake itself: the demo preset's grid (3 variants x 2 seeds) over config.yaml's (5 x 5); a user
-    file's grid.variants over the preset's while its seeds stay."""
+    file's grid.variants over the preset's while its seeds stay; --config over all."""
     work = copy_workflow(repo, tmp_path)
     assert planned(work)["train"] == 25
     assert planned(work, "--config", "study=demo")["train"] == 6
     (work / "user.yaml").write_text("grid:\n  variants: [none]\n")
     assert planned(work, "--configfile", "user.yaml", "--config", "study=demo")["train"] == 2
+    seeds = "grid={seeds: [5, 6, 7]}"  # a nested --config value, typed by the schema, merged over both
+    assert planned(work, "--configfile", "user.yaml", "--config", "study=demo", seeds)["train"] == 3
 
 
 def test_the_replica_decodes_the_notebooks_excerpt_and_the_others_share_theirs(repo):
@@ -158,3 +163,110 @@ def test_a_dry_run_of_the_full_study_decodes_and_featurises_each_excerpt_once(re
     decode_jobs = [body for name, body in zip(blocks[1::2], blocks[2::2], strict=True) if name == "decode"]
     assert len(decode_jobs) == 2 * 16
     assert sum("excerpt=0s_10.255s" in block for block in decode_jobs) == 16
+
+
+# --------------------------------------------------------------------------- nested --config values and rule names
+
+
+@pytest.fixture
+def schema(repo):
+    return yaml.safe_load((repo / "workflow/schemas/config.schema.yaml").read_text())
+
+
+def test_nested_command_line_strings_are_typed_by_the_schema(schema):
+    """What Snakemake makes of `--config 'training={epochs: 5, learning_rate: 1e-5, specaugment: null}' ...`."""
+    given = {
+        "study": "demo",
+        "training": {"epochs": "5", "learning_rate": "1e-5", "specaugment": "null", "gradient_checkpointing": "true"},
+        "audio": {"start": "middle", "duration": "null", "shards": "4"},
+        "dataset": {"md5": "null", "url": "123"},
+        "grid": {"seeds": ["0", "1"], "variants": ["none"]},
+        "model": {"create": {"hidden_size": "32", "hidden_act": "gelu"}},
+        "variants": {"none": {"weighting": "none", "training": {"window": "first", "mixup": "0.5"}}},
+        "resources": {"train": {"gpu": "0", "partition": "gpu"}},
+        "presets": {"demo": {"dataset": {"md5": "12345678901234567890123456789012"}}},
+    }
+    assert coerce_overrides(given, schema) == {
+        "study": "demo",
+        "training": {"epochs": 5, "learning_rate": 1e-5, "specaugment": None, "gradient_checkpointing": True},
+        "audio": {"start": "middle", "duration": None, "shards": 4},
+        "dataset": {"md5": None, "url": "123"},  # url is a string: kept
+        "grid": {"seeds": [0, 1], "variants": ["none"]},
+        "model": {"create": {"hidden_size": 32, "hidden_act": "gelu"}},
+        "variants": {"none": {"weighting": "none", "training": {"window": "first", "mixup": 0.5}}},
+        "resources": {"train": {"gpu": 0, "partition": "gpu"}},
+        "presets": {"demo": {"dataset": {"md5": "12345678901234567890123456789012"}}},  # no declared type: kept
+    }
+    assert given["training"]["epochs"] == "5"  # the input is not changed
+
+
+def test_nested_command_line_values_load(repo):
+    overrides = {"training": {"epochs": "5", "learning_rate": "1e-4"}, "grid": {"seeds": ["3"]}}
+    cfg = study(repo, "demo", overrides)
+    assert cfg["training"]["epochs"] == 5 and cfg["training"]["learning_rate"] == 1e-4 and cfg["grid"]["seeds"] == [3]
+    assert cfg["training"]["batch_size"] == 16  # the rest of the preset's training section stays
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"training": {"epochs": "five"}}, "training.epochs: 'five' is not of type 'integer'"),
+        ({"training": {"epochs": "5.5"}}, "training.epochs: '5.5' is not of type 'integer'"),
+        ({"training": {"gradient_checkpointing": "maybe"}}, "training.gradient_checkpointing"),
+        ({"audio": {"start": "end"}}, "audio.start"),
+        ({"grid": {"seeds": ["0", "x"]}}, r"grid.seeds.1: 'x' is not of type 'integer'"),
+    ],
+)
+def test_real_type_errors_on_the_command_line_are_still_rejected(repo, override, message):
+    with pytest.raises(ConfigError, match=message):
+        study(repo, "demo", override)
+
+
+def test_resources_may_only_name_rules_that_read_them():
+    check_resource_rules({"train": {"gpu": 1}}, {"train", "evaluate"})
+    with pytest.raises(ConfigError, match=r"resources\.trian.*did you mean 'train'.*evaluate, train"):
+        check_resource_rules({"train": {}, "trian": {"gpu": 0}}, {"train", "evaluate"})
+
+
+def dry_run(repo: Path, work: Path, *args: str) -> subprocess.CompletedProcess:
+    """A dry run of the demo in a copy of the workflow; args are --config values unless they start with '--'."""
+    for name in ("Snakefile", "config.yaml"):
+        shutil.copy(repo / name, work / name)
+    if not (work / "workflow").exists():
+        shutil.copytree(repo / "workflow", work / "workflow", ignore=shutil.ignore_patterns("__pycache__"))
+    if not args or not args[0].startswith("--"):
+        args = ("--config", "study=demo", *args)
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--dry-run", "--quiet", "rules", *args],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_snakemake_accepts_nested_overrides_and_refuses_unknown_rules(repo, tmp_path):
+    ok = dry_run(repo, tmp_path, "training={epochs: 5, learning_rate: 1e-4}", "resources={train: {runtime: 20}}")
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    assert re.search(r"^train\s+6$", ok.stdout, re.MULTILINE)
+    typo = dry_run(repo, tmp_path, "resources={trian: {gpu: 0}}")
+    assert typo.returncode != 0
+    assert "config key 'resources.trian': no rule 'trian' takes resources from the config" in typo.stdout + typo.stderr
+    assert "did you mean 'train'?" in typo.stdout + typo.stderr
+    wrong = dry_run(repo, tmp_path, "training={epochs: five}")
+    assert wrong.returncode != 0
+    assert "training.epochs: 'five' is not of type 'integer'" in wrong.stdout + wrong.stderr
+
+
+def readme_overlays(repo: Path) -> dict[str, str]:
+    """The YAML overlay files shown in the README (fenced blocks whose first line is '# <name>.yaml')."""
+    blocks = re.findall(r"```yaml\n# (\S+\.yaml)\n(.*?)```", (repo / "README.md").read_text(), re.DOTALL)
+    return dict(blocks)
+
+
+def test_the_readme_overlays_work_as_written(repo, tmp_path):
+    overlays = readme_overlays(repo)
+    assert "cluster.yaml" in overlays, "the README's cluster overlay example is gone: update this test"
+    (tmp_path / "cluster.yaml").write_text(overlays["cluster.yaml"])
+    proc = dry_run(repo, tmp_path, "--configfile", str(tmp_path / "cluster.yaml"), "--config", "study=demo")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import logging
+import os
 import shutil
 import stat
+import struct
 import zipfile
 from pathlib import Path
 
@@ -15,6 +18,7 @@ import pytest
 
 from astgenre.dataset import (
     INDEX_COLUMNS,
+    ArchiveError,
     IndexProblem,
     UnsafeArchiveError,
     build_index,
@@ -208,13 +212,130 @@ def test_extract_refuses_non_empty_dest_and_cleans_partial(tmp_path, monkeypatch
     def fail(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(shutil, "copyfileobj", fail)
+    monkeypatch.setattr(zipfile.ZipExtFile, "read", fail)  # any streaming copy reads the members
     with pytest.raises(OSError, match="disk full"):
         extract_archive(zip_path, tmp_path / "data")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["full", "ok.zip"]
     monkeypatch.undo()
     root = extract_archive(zip_path, tmp_path / "data")
     assert (root / "audio/training/rock/a/b/2-y.mp3").read_bytes() == b"/etc/passwd"
+
+
+def _good_zip(path: Path, extra: dict[str, bytes] | None = None, compression: int = zipfile.ZIP_STORED) -> Path:
+    """A minimal archive of the right layout, plus `extra` entries (name -> bytes; duplicates allowed)."""
+    with zipfile.ZipFile(path, "w", compression=compression) as archive:
+        for split in SPLITS:
+            archive.writestr(f"{TOP}/metadata/{split}/tracklist.csv", f'"rock_pop","a","b","c","1","x/{split}.mp3"\n')
+        archive.writestr(f"{TOP}/audio/training/x/training.mp3", b"mp3 bytes")
+        for name, data in (extra or {}).items():
+            archive.writestr(name, data)
+    return path
+
+
+def _declare_size(zip_path: Path, name: str, size: int) -> None:
+    """Rewrite the uncompressed size that the headers of entry `name` declare (a lying archive)."""
+    data = bytearray(zip_path.read_bytes())
+    encoded = name.encode()
+    for signature, offset in ((b"PK\x01\x02", 24), (b"PK\x03\x04", 22)):
+        name_at = {b"PK\x01\x02": 46, b"PK\x03\x04": 30}[signature]
+        start = 0
+        while (start := data.find(signature, start)) >= 0:
+            if data[start + name_at : start + name_at + len(encoded)] == encoded:
+                struct.pack_into("<I", data, start + offset, size)
+            start += 4
+    zip_path.write_bytes(bytes(data))
+
+
+def _nothing_written(folder: Path, *keep: str) -> bool:
+    return sorted(p.name for p in folder.iterdir()) == sorted(keep)
+
+
+def test_zip_bomb_is_refused_before_writing(tmp_path):
+    """16 MiB of zeros deflate to 16 KiB: an entry declaring 1000x its stored size is not a member of this archive."""
+    bomb = f"{TOP}/audio/training/x/zeros.mp3"
+    zip_path = _good_zip(tmp_path / "bomb.zip", {bomb: bytes(16 << 20)}, compression=zipfile.ZIP_DEFLATED)
+    with pytest.raises(ArchiveError, match=rf"{zip_path}: entry '{bomb}' declares 16,777,216 bytes from .* zip bomb"):
+        extract_archive(zip_path, tmp_path / "data")
+    assert _nothing_written(tmp_path, "bomb.zip")
+
+
+def test_many_small_bombs_are_refused_by_their_total(tmp_path):
+    extra = {f"{TOP}/audio/training/x/{k}.mp3": bytes(1 << 19) for k in range(100)}  # 100 x 512 KiB of zeros
+    zip_path = _good_zip(tmp_path / "bombs.zip", extra, compression=zipfile.ZIP_DEFLATED)
+    with pytest.raises(ArchiveError, match=r"entries declare 52,4\d\d,\d\d\d bytes from .* zip bomb"):
+        extract_archive(zip_path, tmp_path / "data")
+    assert _nothing_written(tmp_path, "bombs.zip")
+
+
+def test_stored_entry_with_a_lying_size_is_refused(tmp_path):
+    name = f"{TOP}/audio/training/x/big.mp3"
+    zip_path = _good_zip(tmp_path / "lying.zip", {name: bytes(5000)})
+    _declare_size(zip_path, name, 3 << 30)
+    with pytest.raises(ArchiveError, match=rf"entry '{name}' declares 3,221,225,472 bytes from 5,000 stored bytes"):
+        extract_archive(zip_path, tmp_path / "data")
+    assert _nothing_written(tmp_path, "lying.zip")
+
+
+def test_entry_yielding_more_than_it_declares_is_stopped(tmp_path):
+    name = f"{TOP}/audio/training/x/more.mp3"
+    zip_path = _good_zip(tmp_path / "more.zip", {name: b"abc" * 100_000}, compression=zipfile.ZIP_DEFLATED)
+    _declare_size(zip_path, name, 1000)
+    with pytest.raises(ArchiveError, match=rf"{zip_path}: entry '{name}' (holds more than|cannot be read)"):
+        extract_archive(zip_path, tmp_path / "data")
+    assert _nothing_written(tmp_path, "more.zip")
+
+
+def test_archive_larger_than_the_free_disk_is_refused(tmp_path, monkeypatch):
+    zip_path = _good_zip(tmp_path / "ok.zip")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000))
+    with pytest.raises(ArchiveError, match=rf"extracting {zip_path} needs \d+ bytes .* only 1,000 bytes free"):
+        extract_archive(zip_path, tmp_path / "data")
+    assert _nothing_written(tmp_path, "ok.zip")
+
+
+def test_duplicate_entries_are_refused_and_named(tmp_path):
+    tracklist = f"{TOP}/metadata/training/tracklist.csv"
+    with pytest.warns(UserWarning, match="Duplicate name"):
+        zip_path = _good_zip(tmp_path / "dup.zip", {tracklist: b'"rock_pop","a","b","c","1","x/other.mp3"\n'})
+    with pytest.raises(ArchiveError, match=rf"holds 1 file\(s\) more than once.*'{tracklist}'"):
+        extract_archive(zip_path, tmp_path / "data")
+    assert _nothing_written(tmp_path, "dup.zip")
+
+
+def test_a_path_that_is_a_file_and_a_folder_is_refused(tmp_path):
+    clash = f"{TOP}/audio/training/x/training.mp3"
+    zip_path = _good_zip(tmp_path / "clash.zip", {f"{clash}/inner.mp3": b"x"})
+    with pytest.raises(ArchiveError, match=rf"'{clash}' is both a file and a folder"):
+        extract_archive(zip_path, tmp_path / "data")
+    assert _nothing_written(tmp_path, "clash.zip")
+
+
+def test_truncated_archive_names_the_file_and_the_remedy(tmp_path):
+    zip_path = _good_zip(tmp_path / "cut.zip", {f"{TOP}/audio/training/x/a.mp3": os.urandom(50_000)})
+    zip_path.write_bytes(zip_path.read_bytes()[:30_000])
+    with pytest.raises(ArchiveError, match=rf"{zip_path} is not a readable zip archive .* Download it again"):
+        extract_archive(zip_path, tmp_path / "data")
+    assert _nothing_written(tmp_path, "cut.zip")
+
+
+def test_partial_folders_of_killed_extractions_are_removed(tmp_path):
+    zip_path = _good_zip(tmp_path / "ok.zip")
+    stale_old = tmp_path / ".data.abcdef12.partial"  # an older layout without a lock file
+    stale_locked = tmp_path / ".data.0011223344ff.partial"  # its lock file exists but nobody holds it
+    live = tmp_path / ".data.ffeeddccbbaa.partial"  # another extraction still running: its lock is held
+    for folder in (stale_old, stale_locked, live):
+        (folder / TOP).mkdir(parents=True)
+        (folder / TOP / "big.mp3").write_bytes(b"x" * 1000)
+    (tmp_path / f"{stale_locked.name}.lock").touch()
+    held = os.open(tmp_path / f"{live.name}.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        root = extract_archive(zip_path, tmp_path / "data")
+    finally:
+        os.close(held)
+    assert (root / "audio/training/x/training.mp3").read_bytes() == b"mp3 bytes"
+    assert _nothing_written(tmp_path, "ok.zip", "data", live.name, f"{live.name}.lock")
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == [TOP]
 
 
 # ------------------------------------------------------------------------------------ synthetic index problems

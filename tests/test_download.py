@@ -18,7 +18,15 @@ from urllib.parse import urlparse
 import pytest
 
 from astgenre import download
-from astgenre.download import OFFLINE_HINT, ChecksumError, DownloadError, fetch_archive, md5sum
+from astgenre.download import (
+    OFFLINE_HINT,
+    SERVER_HINT,
+    ChecksumError,
+    DownloadError,
+    fetch_archive,
+    md5sum,
+    verify_fetched,
+)
 
 NAME = "ismir04_genre.zip"
 FILE_PATH = f"/records/1302992/files/{NAME}"
@@ -232,6 +240,33 @@ def test_persistent_500_exhausts_retries(server, tmp_path, sleeps):
     assert not dest.exists()
 
 
+def test_persistent_500_does_not_blame_the_internet_connection(server, tmp_path, sleeps):
+    server.state.fail_500 = 100
+    with pytest.raises(DownloadError) as info:
+        fetch_archive(server.file_url, tmp_path / NAME, md5=PAYLOAD_MD5, retries=2, **FAST)
+    message = str(info.value)
+    assert "HTTP 500" in message and message.endswith(SERVER_HINT)
+    assert OFFLINE_HINT not in message and "no internet" not in message
+
+
+def test_only_attempts_without_progress_count(server, tmp_path, sleeps):
+    """A connection that drops after every MiB, but delivers it, completes however few retries are allowed."""
+    server.state.drops, server.state.drop_at = 100, 1 << 20
+    dest = tmp_path / NAME
+    digest = fetch_archive(server.file_url, dest, md5=PAYLOAD_MD5, retries=1, **FAST)
+    assert_complete(dest, digest)
+    assert server.state.ranges() == [None, "bytes=1048576-", "bytes=2097152-", "bytes=3145728-"]
+    assert sleeps == [0.001] * 3  # each progress restarts the backoff
+
+
+def test_drops_without_progress_still_end(server, tmp_path, sleeps):
+    server.state.drops, server.state.drop_at = 100, 0
+    with pytest.raises(DownloadError, match=r"3 attempt\(s\) in a row made no progress") as info:
+        fetch_archive(server.file_url, tmp_path / NAME, md5=PAYLOAD_MD5, retries=2, **FAST)
+    assert str(info.value).endswith(SERVER_HINT)
+    assert sleeps == [0.001, 0.002]
+
+
 def test_checksum_mismatch_deletes_partial_data(server, tmp_path):
     server.state.corrupt = True
     corrupted = bytearray(PAYLOAD)
@@ -368,6 +403,41 @@ def test_no_checksum_available(local_archive, server, tmp_path):
             fetch_archive(url, tmp_path / "raw" / NAME, **FAST)
     assert server.state.requests == []
     assert not (tmp_path / "raw" / NAME).exists()
+
+
+def _refused_url(path: str) -> str:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}{path}"
+
+
+def test_local_copy_offline_without_md5_asks_for_the_md5(local_archive, tmp_path, sleeps):
+    """dataset.url already points at a local copy: the remedy is dataset.md5, not a local copy."""
+    with pytest.raises(DownloadError) as info:
+        fetch_archive(str(local_archive), tmp_path / "raw" / NAME, record_api=_refused_url(RECORD_PATH), **FAST)
+    message = str(info.value)
+    assert "Connection refused" in message and "set dataset.md5" in message
+    assert OFFLINE_HINT not in message and "point dataset.url" not in message
+    assert not (tmp_path / "raw" / NAME).exists()
+
+
+def test_a_local_source_replaced_after_the_fetch_is_caught(local_archive, tmp_path):
+    dest = tmp_path / "raw" / NAME
+    fetch_archive(local_archive.as_uri(), dest, md5=PAYLOAD_MD5, **FAST)
+    assert verify_fetched(dest) == PAYLOAD_MD5
+    local_archive.write_bytes(PAYLOAD[:-1] + b"X")  # same size, other bytes
+    changed = hashlib.md5(local_archive.read_bytes()).hexdigest()
+    with pytest.raises(ChecksumError) as info:
+        verify_fetched(dest)
+    message = str(info.value)
+    assert f"{dest} (a link to {local_archive.resolve()}) has MD5 {changed}" in message
+    assert f"but {PAYLOAD_MD5} was verified" in message and "set dataset.md5" in message
+    local_archive.unlink()
+    with pytest.raises(DownloadError, match=f"{re.escape(str(dest))} .* cannot be read"):
+        verify_fetched(dest)
+    dest.with_name(NAME + ".md5").unlink()
+    with pytest.raises(DownloadError, match=r"\.md5 .* is missing or empty"):
+        verify_fetched(dest)
 
 
 def test_unsupported_scheme(tmp_path):

@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from astgenre.features import (
+    FRAME_LENGTH,
     FbankSettings,
+    LogMelStream,
     featurize_tracks,
     log_mel,
     n_frames,
@@ -285,3 +287,20 @@ def test_cuda_matches_cpu():
     on_gpu = log_mel(batch, device="cuda")
     assert on_gpu.device.type == "cuda"
     torch.testing.assert_close(on_gpu.cpu(), log_mel(batch), rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("piece", [1000, 16384, 77777, 700_000])
+def test_log_mel_stream_equals_the_whole_track_exactly(piece):
+    """Pieces of any size give the features of the whole track, bit for bit (as float16 feature files hold them)."""
+    audio = (0.3 * np.random.default_rng(0).standard_normal(16000 * 70)).astype(np.float32)
+    stream = LogMelStream()
+    parts = [stream.push(audio[i : i + piece]) for i in range(0, audio.size, piece)] + [stream.finish()]
+    assert max(p.shape[0] for p in parts) <= stream.block  # never more than one block at a time
+    np.testing.assert_array_equal(np.concatenate(parts), log_mel(audio).numpy().astype(np.float16))
+
+
+def test_log_mel_stream_pads_audio_shorter_than_a_frame():
+    stream = LogMelStream()
+    assert stream.push(np.full(100, 0.1, np.float32)).shape == (0, 128)
+    padded = np.pad(np.full(100, 0.1, np.float32), (0, FRAME_LENGTH - 100))
+    np.testing.assert_array_equal(stream.finish(), log_mel(padded).numpy().astype(np.float16))

@@ -4,9 +4,11 @@ files."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import tracemalloc
 from dataclasses import asdict
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import torch
 from test_audio import chirp, encode_mp3, tone, write_wav
 from test_training import TINY_AST
 
-from astgenre import cli
+from astgenre import cli, predict
 from astgenre.audio import decode, decode_tracks
 from astgenre.contracts import PROB_COLUMNS as PROB_NAMES
 from astgenre.contracts import RUN_INFO
@@ -373,3 +375,150 @@ def test_usage_and_model_errors_exit_2(music, run_dir, tmp_path, capsys, args, m
         status = exit_.code
     assert status == 2
     assert message in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- long, short, silent and oddly named files
+
+
+def test_long_files_are_streamed_with_the_same_result_in_bounded_memory(run_dir, tmp_path, monkeypatch):
+    """Five minutes of audio, streamed in pieces above 30 s: same probabilities, and no array holds the track."""
+    path = write_wav(tmp_path / "long.wav", chirp(16000, 300.0, channels=1), 16000)
+    predictor = Predictor(run_dir, "cpu")
+    whole = predictor.predict([path], workers=0, batch_size=16)  # decoded ahead in one piece (under 300 s)
+    monkeypatch.setattr(predict, "_STREAM_ABOVE_S", 30.0)
+    tracemalloc.start()
+    try:
+        streamed = predictor.predict([path], workers=0, batch_size=16)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert streamed["n_windows"].tolist() == whole["n_windows"].tolist() == [expected_windows(300.0)]
+    assert streamed["seconds"].tolist() == whole["seconds"].tolist() == [300.0]
+    np.testing.assert_array_equal(streamed[PROB_COLUMNS].to_numpy(), whole[PROB_COLUMNS].to_numpy())
+    audio_bytes = 300 * SR * 4
+    assert peak < audio_bytes / 2, f"peak {peak / 1e6:.1f} MB while streaming {audio_bytes / 1e6:.1f} MB of audio"
+
+
+def test_streamed_files_give_the_same_results_with_workers(music, run_dir, monkeypatch):
+    predictor = Predictor(run_dir, "cpu")
+    paths = [music[n] for n in GOOD]
+    whole = predictor.predict(paths, batch_size=7, workers=2)
+    monkeypatch.setattr(predict, "_STREAM_ABOVE_S", 0.5)  # every file but the 10 ms one is streamed here
+    streamed = predictor.predict(paths, batch_size=7, workers=2)
+    pd.testing.assert_frame_equal(streamed, whole)
+
+
+def test_short_and_silent_files_are_flagged(music, run_dir, tmp_path, capsys):
+    silent = write_wav(tmp_path / "silence.wav", np.zeros((1, 3 * SR), np.float32), SR)
+    whisper = write_wav(tmp_path / "whisper.wav", tone(SR, 3.0, channels=1, amplitude=0.0005), SR)
+    table = predict_files([music["tone"], music["short"], silent, whisper], run_dir, device="cpu", workers=0)
+    assert table["status"].tolist() == ["ok"] * 4  # classified, but flagged
+    warnings = table["warning"].tolist()
+    assert warnings[0] == ""
+    assert warnings[1] == "too short: 0.010 s of audio (< 1 s); the genres are a guess"
+    assert warnings[2] == "silent: RMS level -inf dBFS (< -60 dBFS); the genres are a guess"
+    level = float(warnings[3].removeprefix("silent: RMS level ").split()[0])
+    assert level == pytest.approx(20 * np.log10(0.0005 / np.sqrt(2)), abs=0.3)  # a sine of amplitude 5e-4: -69 dBFS
+    out = tmp_path / "p.json"
+    status = cli.main(["predict", "--model", str(run_dir), str(silent), str(music["tone"]), "--out", str(out)])
+    assert status == 0
+    printed = capsys.readouterr()
+    line = next(x for x in printed.out.splitlines() if x.startswith(str(silent)))
+    assert "WARNING: silent: RMS level -inf dBFS" in line
+    assert "2 of 2 file(s) classified; 1 flagged (too short or silent" in printed.err and str(silent) in printed.err
+    records = json.loads(out.read_text())["files"]
+    assert records[0]["warning"].startswith("silent") and records[1]["warning"] is None
+
+
+def test_non_utf8_file_names_are_written_and_printed_escaped(music, run_dir, tmp_path):
+    folder = tmp_path / os.fsdecode(b"m\xfcsica")
+    folder.mkdir()
+    path = folder / os.fsdecode(b"caf\xe9 \xff.wav")
+    shutil.copy(music["noise"], path)
+    shown = str(tmp_path / "m\\xfcsica" / "caf\\xe9 \\xff.wav")
+    for suffix in (".csv", ".tsv", ".json"):
+        out = tmp_path / f"predictions{suffix}"
+        result = subprocess.run(
+            [str(ASTGENRE), "predict", "--model", str(run_dir), str(folder), "--out", str(out), "--device", "cpu"],
+            capture_output=True,
+            timeout=300,
+            env={**os.environ, "PYTHONIOENCODING": "utf-8:strict", "LC_ALL": "C.UTF-8"},
+        )
+        assert result.returncode == 0, result.stderr.decode(errors="replace")
+        assert shown in result.stdout.decode("utf-8")
+        if suffix == ".json":
+            assert [r["file"] for r in json.loads(out.read_text())["files"]] == [shown]
+        else:
+            table = pd.read_csv(out, sep="," if suffix == ".csv" else "\t")
+            assert table["file"].tolist() == [shown] and table["status"].tolist() == ["ok"]
+
+
+def _break_weights(model: Path) -> None:
+    weights = model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+
+
+def _five_labels(model: Path) -> None:
+    config = json.loads((model / "config.json").read_text())
+    config["id2label"] = {str(i): CLASSES[i] for i in range(5)}
+    config["label2id"] = {CLASSES[i]: i for i in range(5)}
+    (model / "config.json").write_text(json.dumps(config))
+
+
+def _other_window(model: Path) -> None:
+    info = json.loads((model / RUN_INFO).read_text())
+    info["window_frames"] = 1024
+    (model / RUN_INFO).write_text(json.dumps(info))
+
+
+@pytest.mark.parametrize("damage", [_break_weights, _five_labels, _other_window], ids=["torn", "labels", "window"])
+def test_unusable_model_exits_2_naming_it(music, run_dir, tmp_path, capsys, damage):
+    model = tmp_path / "model"
+    shutil.copytree(run_dir / "model", model)
+    damage(model)
+    status = cli.main(["predict", "--model", str(model), str(music["tone"]), "--device", "cpu"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert str(model) in err and "export it again" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("where", ["under_a_file", "a_folder"])
+def test_unwritable_out_is_refused_before_any_work(music, run_dir, tmp_path, capsys, monkeypatch, where):
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    (tmp_path / "taken.csv").mkdir()
+    out = tmp_path / "notes.txt" / "p.csv" if where == "under_a_file" else tmp_path / "taken.csv"
+
+    def never(*args, **kwargs):
+        raise AssertionError("predicted before checking --out")
+
+    monkeypatch.setattr(predict.Predictor, "predict", never)
+    monkeypatch.setattr(predict.Predictor, "__init__", never)
+    status = cli.main(["predict", "--model", str(run_dir), str(music["tone"]), "--out", str(out)])
+    assert status == 2
+    assert f"--out {out}" in capsys.readouterr().err
+
+
+def test_failed_csv_write_leaves_no_partial_file(music, run_dir, tmp_path, monkeypatch):
+    table = predict_files([music["tone"]], run_dir, device="cpu", workers=0)
+    out = tmp_path / "p.csv"
+    out.write_text("previous predictions\n")
+
+    def crash(self, path_or_buf, *args, **kwargs):  # as pandas does on a name it cannot encode: header first
+        Path(path_or_buf).write_text("file,status,error\n")
+        raise UnicodeEncodeError("utf-8", "x", 0, 1, "surrogates not allowed")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", crash)
+    with pytest.raises(UnicodeEncodeError):
+        predict.write_predictions(table, out)
+    assert out.read_text() == "previous predictions\n" and sorted(p.name for p in tmp_path.iterdir()) == ["p.csv"]
+
+
+def test_a_file_only_libsndfile_reads_is_classified(run_dir, tmp_path):
+    """MATLAB 5 audio: FFmpeg cannot open it, libsndfile can; predict goes through the same fallback."""
+    import soundfile
+
+    path = tmp_path / "take.mat"
+    soundfile.write(str(path), chirp(22050, 3.0, channels=1).T, 22050, format="MAT5", subtype="FLOAT")
+    row = predict_files([path], run_dir, device="cpu", workers=0).iloc[0]
+    assert row["status"] == "ok" and row["seconds"] == pytest.approx(3.0, abs=1e-3)
+    assert row["n_windows"] == expected_windows(3.0)

@@ -2,6 +2,7 @@
 
 import json
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from astgenre.config import read_study, variant_training
 from astgenre.dataset import INDEX_COLUMNS, write_index
 from astgenre.evaluation import evaluate_run
 from astgenre.features import FbankSettings
+from astgenre.files import umask
 from astgenre.labels import CLASSES
 from astgenre.model import CheckpointMismatch, create_checkpoint, load_classifier
 from astgenre.recipe import Recipe
@@ -102,6 +104,8 @@ def test_train_then_evaluate(study, recipe, tmp_path):
     assert history["dev_macro_f1"].notna().sum() == 3 and history["train_loss"].notna().any()
     model, info = load_classifier(tmp_path / "model")
     assert model.config.num_labels == 6 and info["window_frames"] == 64 and info["variant"] == "inverse_frequency"
+    weights = tmp_path / "model" / "model.safetensors"
+    assert stat.S_IMODE(weights.stat().st_mode) == 0o666 & ~umask()  # like any other output, not 0600
     metrics = evaluate_run(
         index_path=study[0],
         feature_dirs=[study[1]],
@@ -205,7 +209,7 @@ def test_training_never_reads_the_evaluation_split(study, recipe, tmp_path, monk
     seen = []
     original = training.load_split
     monkeypatch.setattr(
-        training, "load_split", lambda index, split, dirs: seen.append(split) or original(index, split, dirs)
+        training, "load_split", lambda index, split, *rest: seen.append(split) or original(index, split, *rest)
     )
     run(study, tmp_path, dict(recipe, epochs=1))
     assert seen == ["training", "development"]

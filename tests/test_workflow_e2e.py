@@ -279,6 +279,49 @@ def test_full_study_offline_fails_at_download_with_a_clear_message(demo, tmp_pat
     assert not (demo / "results/ismir2004/download/ismir04_genre.zip").exists()
 
 
+def test_deleted_or_damaged_features_stop_evaluation_naming_the_files(demo):
+    """Feature files deleted or truncated after the features stage: no metrics from the tracks that are left.
+
+    Damages the demo's features in place and restores them afterwards (a copy of the study would rerun it all: the
+    demo's archive URL is an absolute path).
+    """
+    shards = sorted((demo / "results/demo/features").glob("shard*"))
+    times = {shard: shard.stat() for shard in shards}
+    deleted, truncated = sorted(shards[0].glob("evaluation-*.npy"))[:2]
+    saved = {path: path.read_bytes() for path in (deleted, truncated)}
+    target = "results/demo/runs/none/seed0/metrics_evaluation.json"
+
+    def evaluate_again() -> subprocess.CompletedProcess:
+        for shard, before in times.items():  # only the files changed, as far as Snakemake's timestamps tell
+            os.utime(shard, ns=(before.st_atime_ns, before.st_mtime_ns))
+        return subprocess.run(
+            [*SNAKEMAKE, target, "--cores", "2", "--forcerun", "evaluate", "--config", "study=demo"],
+            cwd=demo,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+
+    deleted.unlink()
+    truncated.write_bytes(saved[truncated][:-100])
+    try:
+        proc = evaluate_again()
+        assert proc.returncode != 0
+        assert "rule evaluate:" in proc.stdout + proc.stderr and "rule train:" not in proc.stdout + proc.stderr
+        log = (demo / "results/demo/logs/evaluate/none/seed0.log").read_text()
+        shard = shards[0].relative_to(demo).as_posix()
+        assert f"{deleted.stem}: no feature file {deleted.name} in {shard}" in log
+        assert f"{truncated.stem}: {shard}/{truncated.name} cannot be read (mmap length is greater" in log
+        assert "snakemake --forcerun features" in log
+        assert not (demo / target).exists()
+    finally:
+        for path, data in saved.items():
+            path.write_bytes(data)
+        restored = evaluate_again()
+    assert restored.returncode == 0, restored.stderr[-3000:]
+    assert json.loads((demo / target).read_text())["split"] == "evaluation"
+
+
 def test_other_variants_run_through_the_workflow(demo, tmp_path):
     """The remaining class-weighting variants, one seed each, through the same rules (run last: it replaces the
     report)."""

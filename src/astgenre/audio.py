@@ -1,10 +1,14 @@
-"""Decode audio files (MP3 and anything else FFmpeg reads) to mono float32 excerpts: PyAV decodes, libsoxr resamples."""
+"""Decode audio files to mono float32 excerpts: PyAV (FFmpeg) decodes, libsoxr resamples.
+
+A file FFmpeg cannot open or decode at all (some real Ogg Vorbis files: "Header processing failed") is read with
+libsndfile instead; when both fail, the error names both reasons. :func:`decode_chunks` yields the excerpt in pieces,
+so that a track of any length is decoded in bounded memory; :func:`decode` returns it whole.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
-import os
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -15,8 +19,11 @@ from pathlib import Path
 import av
 import numpy as np
 import pandas as pd
+import soundfile
 import soxr
 from tqdm.auto import tqdm
+
+from .files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +49,8 @@ _LATE_TOLERANCE_S = 1e-3
 _MAX_PLAUSIBLE_S = 24 * 3600.0
 # Decoded audio shorter than the header claims by more than this is reported as truncated.
 _TRUNCATION_TOLERANCE_S = 0.5
+# Frames libsndfile reads at a time (when FFmpeg cannot read a file).
+_SNDFILE_BLOCK = 65536
 
 
 class DecodeError(RuntimeError):
@@ -85,12 +94,66 @@ def decode(
     A track shorter than the excerpt gives a shorter array (the caller pads). Raises DecodeError when the
     file cannot be opened or decoded, has no audio stream, yields no samples, or ends before `start`.
     """
+    chunks = list(decode_chunks(path, sample_rate=sample_rate, start=start, duration=duration))
+    return np.ascontiguousarray(np.concatenate(chunks), dtype=np.float32)
+
+
+def decode_chunks(
+    path: Path,
+    *,
+    sample_rate: int = 16000,
+    start: float | str = 0.0,
+    duration: float | None = None,
+) -> Iterator[np.ndarray]:
+    """:func:`decode` in pieces: non-empty mono float32 arrays whose concatenation is ``decode(...)``.
+
+    Memory stays bounded whatever the track's length (start="middle" with a duration holds that excerpt once).
+    The arguments are checked at once; DecodeError comes while iterating, before the first piece when the file
+    cannot be read at all.
+    """
     path = Path(path)
     n_wanted = _check_excerpt(sample_rate, start, duration)
+    return _decode_any(path, sample_rate, start, n_wanted)
+
+
+def decode_at_most(path: Path, max_samples: int, **excerpt: float | str | int | None) -> np.ndarray | None:
+    """``decode(path, **excerpt)``, or None as soon as the excerpt proves longer than ``max_samples`` (the caller
+    then streams it with :func:`decode_chunks`, so that no process holds a long track whole)."""
+    chunks, size = [], 0
+    for chunk in decode_chunks(path, **excerpt):
+        size += chunk.size
+        if size > max_samples:
+            return None
+        chunks.append(chunk)
+    return np.ascontiguousarray(np.concatenate(chunks), dtype=np.float32)
+
+
+def _decode_any(path: Path, sample_rate: int, start: float | str, n_wanted: int | None) -> Iterator[np.ndarray]:
+    """FFmpeg's pieces, or libsndfile's when FFmpeg cannot read the file at all."""
+    _check_file(path)
+    ffmpeg = _ffmpeg_chunks(path, sample_rate, start, n_wanted)
+    try:
+        first = next(ffmpeg)
+    except _FFmpegUnreadable as ffmpeg_error:
+        try:
+            chunks = _sndfile_chunks(path, sample_rate, start, n_wanted)
+            first = next(chunks)
+        except DecodeError as sndfile_error:
+            raise DecodeError(path, f"FFmpeg: {ffmpeg_error.reason}; libsndfile: {sndfile_error.reason}") from None
+        log.warning("%s: FFmpeg cannot read it (%s); decoded with libsndfile instead", path, ffmpeg_error.reason)
+        yield first
+        yield from chunks
+        return
+    yield first
+    yield from ffmpeg
+
+
+def _ffmpeg_chunks(path: Path, sample_rate: int, start: float | str, n_wanted: int | None) -> Iterator[np.ndarray]:
     with _ffmpeg_logs():
         if start == MIDDLE:
-            return _decode_middle(path, sample_rate, n_wanted)
-        return _decode_at(path, sample_rate, float(start), n_wanted)
+            yield from _middle_chunks(path, sample_rate, n_wanted)
+        else:
+            yield from _chunks_at(path, sample_rate, float(start), n_wanted)
 
 
 def decode_tracks(
@@ -187,15 +250,8 @@ def _is_relative_name(track_id: str) -> bool:
 
 
 def _save_npy_atomic(target: Path, audio: np.ndarray) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            np.save(handle, np.ascontiguousarray(audio, dtype=np.float32))
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(target) as temp, open(temp, "xb") as handle:
+        np.save(handle, np.ascontiguousarray(audio, dtype=np.float32))
 
 
 # --------------------------------------------------------------------------- decoding
@@ -217,14 +273,17 @@ def _ffmpeg_logs() -> Iterator[None]:
 
 @dataclass
 class _Read:
-    """Result of one pass over a file."""
+    """What one pass over a file found (filled in as it goes; complete once the pass ends)."""
 
-    audio: np.ndarray
-    end_s: float  # where the decoded audio ended, in seconds from the start of the track
-    at_end: bool  # the stream ended (rather than us stopping once the excerpt was complete)
-    header_s: float | None  # duration the headers claim, when plausible
-    failures: int  # packets the decoder rejected
-    last_failure: str
+    end_s: float = 0.0  # where the decoded audio ended, in seconds from the start of the track
+    at_end: bool = True  # the stream ended (rather than us stopping once the excerpt was complete)
+    header_s: float | None = None  # duration the headers claim, when plausible
+    failures: int = 0  # packets the decoder rejected
+    last_failure: str = ""
+
+
+class _FFmpegUnreadable(DecodeError):
+    """FFmpeg cannot read this file at all (nothing decoded): worth trying another decoder."""
 
 
 class _UnsupportedFormat(Exception):
@@ -235,45 +294,81 @@ class _Unlocatable(Exception):
     """A seek went somewhere we cannot trust; decode from the beginning instead."""
 
 
-def _decode_at(path: Path, sample_rate: int, start: float, n_wanted: int | None) -> np.ndarray:
-    read = None
+def _check_file(path: Path) -> None:
+    if not path.is_file():
+        raise DecodeError(path, "no such file" if not path.exists() else "not a regular file")
+    if path.stat().st_size == 0:
+        raise DecodeError(path, "file is empty (0 bytes)")
+
+
+def _chunks_at(
+    path: Path, sample_rate: int, start: float, n_wanted: int | None, *, warn: bool = True
+) -> Iterator[np.ndarray]:
+    """Pieces of [start, start + n_wanted samples): by seeking when start > 0, else (or if that fails) from the
+    beginning. Every failure to locate the excerpt shows before the first piece."""
     if start > 0:
+        read = _Read()
+        chunks = _chunks(path, sample_rate, start, n_wanted, seek=True, read=read)
         try:
-            read = _read(path, sample_rate, start, n_wanted, seek=True)
+            first = next(chunks, None)
         except _Unlocatable:
-            read = None
-        if read is not None and read.audio.size == 0:
-            read = None  # past the end, or a bad seek: decoding from the beginning tells for sure
-    if read is None:
-        read = _read(path, sample_rate, start, n_wanted, seek=False)
-    if read.audio.size == 0:
+            first = None
+        if first is not None:
+            yield first
+            yield from chunks
+            if warn:
+                _warn_if_damaged(path, read)
+            return
+        chunks.close()  # past the end, or a bad seek: decoding from the beginning tells for sure
+    read = _Read()
+    produced = False
+    for chunk in _chunks(path, sample_rate, start, n_wanted, seek=False, read=read):
+        produced = True
+        yield chunk
+    if not produced:
         if read.end_s > 0:
             raise DecodeError(path, f"start {start:.3f} s is at or past the end of the track ({read.end_s:.3f} s)")
         detail = f" ({read.failures} packet(s) rejected, last: {read.last_failure})" if read.failures else ""
-        raise DecodeError(path, f"no audio samples could be decoded{detail}")
-    _warn_if_damaged(path, read)
-    return read.audio
+        raise _FFmpegUnreadable(path, f"no audio samples could be decoded{detail}")
+    if warn:
+        _warn_if_damaged(path, read)
 
 
-def _decode_middle(path: Path, sample_rate: int, n_wanted: int | None) -> np.ndarray:
+def _middle_chunks(path: Path, sample_rate: int, n_wanted: int | None) -> Iterator[np.ndarray]:
     if n_wanted is None:
-        return _decode_at(path, sample_rate, 0.0, None)
+        yield from _chunks_at(path, sample_rate, 0.0, None)
+        return
     header_s = _header_duration(path)
     if header_s is not None:
         start = max(0.0, (header_s - n_wanted / sample_rate) / 2)
         if start == 0.0:  # the track claims to be no longer than the excerpt: take it from the start
-            return _decode_at(path, sample_rate, 0.0, n_wanted)
+            yield from _chunks_at(path, sample_rate, 0.0, n_wanted)
+            return
+        read = _Read()
         try:
-            read = _read(path, sample_rate, start, n_wanted, seek=True)
+            excerpt = list(_chunks(path, sample_rate, start, n_wanted, seek=True, read=read))  # n_wanted at most
         except _Unlocatable:
-            read = None
-        if read is not None and read.audio.size == n_wanted:
+            excerpt = []
+        if sum(chunk.size for chunk in excerpt) == n_wanted:
             _warn_if_damaged(path, read)
-            return read.audio
+            yield from excerpt
+            return
         # The header overstated the length (truncated file, bad estimate): measure it by decoding.
-    full = _decode_at(path, sample_rate, 0.0, None)
-    offset = max(0, (full.size - n_wanted) // 2)
-    return full[offset : offset + n_wanted].copy()
+    total = sum(chunk.size for chunk in _chunks_at(path, sample_rate, 0.0, None))  # warns about damage once
+    yield from _slice(_chunks_at(path, sample_rate, 0.0, None, warn=False), max(0, (total - n_wanted) // 2), n_wanted)
+
+
+def _slice(chunks: Iterator[np.ndarray], offset: int, count: int) -> Iterator[np.ndarray]:
+    """Samples [offset, offset + count) of the concatenated pieces, as pieces."""
+    position = 0
+    for chunk in chunks:
+        piece = chunk[max(0, offset - position) : max(0, offset + count - position)]
+        position += chunk.size
+        if piece.size:
+            yield piece.copy()
+        if position >= offset + count:
+            chunks.close()
+            return
 
 
 def _warn_if_damaged(path: Path, read: _Read) -> None:
@@ -295,19 +390,16 @@ def _warn_if_damaged(path: Path, read: _Read) -> None:
 
 
 def _open(path: Path):
-    """Open `path`; return (container, first audio stream) or raise DecodeError."""
-    if not path.is_file():
-        raise DecodeError(path, "no such file" if not path.exists() else "not a regular file")
-    if path.stat().st_size == 0:
-        raise DecodeError(path, "file is empty (0 bytes)")
+    """Open `path` with FFmpeg; return (container, first audio stream) or raise _FFmpegUnreadable."""
+    _check_file(path)
     try:
         container = av.open(str(path), mode="r")
     except (av.FFmpegError, OSError, ValueError) as exc:
-        raise DecodeError(path, f"cannot open: {_describe(exc)}") from exc
+        raise _FFmpegUnreadable(path, f"cannot open: {_describe(exc)}") from exc
     if not container.streams.audio:
         format_name = container.format.name
         container.close()
-        raise DecodeError(path, f"no audio stream (container format {format_name!r})")
+        raise _FFmpegUnreadable(path, f"no audio stream (container format {format_name!r})")
     return container, container.streams.audio[0]
 
 
@@ -329,17 +421,20 @@ def _claimed_seconds(container, stream) -> float | None:
     return seconds
 
 
-def _read(path: Path, sample_rate: int, start: float, n_wanted: int | None, *, seek: bool) -> _Read:
-    """Decode from `start` (seconds) up to `n_wanted` output samples (None: to the end).
+def _chunks(
+    path: Path, sample_rate: int, start: float, n_wanted: int | None, *, seek: bool, read: _Read
+) -> Iterator[np.ndarray]:
+    """Decode from `start` (seconds) up to `n_wanted` output samples (None: to the end), in non-empty pieces.
 
     seek=False decodes from the first packet and counts samples. seek=True jumps to just before `start`
-    and locates the first decoded frame by its timestamp (raising _Unlocatable when it cannot): with
-    container.seek where the format's timestamps after a seek are exact, otherwise (MP3 and other raw
-    streams, whose seeks are estimates: wrong by seconds in VBR files) by demuxing without decoding.
+    and locates the first decoded frame by its timestamp (raising _Unlocatable, before the first piece, when it
+    cannot): with container.seek where the format's timestamps after a seek are exact, otherwise (MP3 and other raw
+    streams, whose seeks are estimates: wrong by seconds in VBR files) by demuxing without decoding. ``read`` is
+    filled in as the pass goes.
     """
     container, stream = _open(path)
     with container:
-        header_s = _claimed_seconds(container, stream)
+        read.header_s = _claimed_seconds(container, stream)
         time_base = stream.time_base
         origin = stream.start_time or 0
         locate = seek and start > _PREROLL_S  # close to the beginning, decoding from there is as cheap
@@ -354,11 +449,11 @@ def _read(path: Path, sample_rate: int, start: float, n_wanted: int | None, *, s
                 except av.FFmpegError as exc:
                     raise _Unlocatable(_describe(exc)) from exc
 
-        excerpt = _Excerpt(sample_rate, start)
+        excerpt = _Excerpt(sample_rate, start, n_wanted)
         resampler = _Resampler(sample_rate)
         packets = _Packets(container, stream)
         skipped: list = []  # recent skipped packets: the last of them are decoded first (MP3 bit reservoir)
-        stopped = False
+        read.at_end = True
         for packet in packets:
             if not excerpt.located and skip_before is not None:
                 if _ends_before(packet, skip_before):
@@ -374,18 +469,55 @@ def _read(path: Path, sample_rate: int, start: float, n_wanted: int | None, *, s
                 if not excerpt.located:
                     excerpt.locate(_frame_seconds(frame, time_base, origin) if locate else 0.0)
                 try:
-                    excerpt.add(resampler.push(frame))
+                    yield from excerpt.add(resampler.push(frame))
                 except _UnsupportedFormat as exc:
-                    raise DecodeError(path, str(exc)) from exc
+                    raise _FFmpegUnreadable(path, str(exc)) from exc
+            read.end_s, read.failures, read.last_failure = excerpt.end_s(), packets.failures, packets.last_failure
             if n_wanted is not None and excerpt.kept >= n_wanted:
-                stopped = True
+                read.at_end = False
                 break
-        excerpt.add(resampler.flush())
+        yield from excerpt.add(resampler.flush())
+    read.end_s, read.failures, read.last_failure = excerpt.end_s(), packets.failures, packets.last_failure
 
-    audio = excerpt.audio()
-    if n_wanted is not None:
-        audio = audio[:n_wanted]
-    return _Read(audio, excerpt.end_s(), not stopped, header_s, packets.failures, packets.last_failure)
+
+def _sndfile_chunks(path: Path, sample_rate: int, start: float | str, n_wanted: int | None) -> Iterator[np.ndarray]:
+    """The excerpt decoded by libsndfile (soundfile) in non-empty pieces, resampled like FFmpeg's output."""
+    try:
+        handle = soundfile.SoundFile(str(path))
+    except (RuntimeError, TypeError, ValueError, OSError) as exc:  # LibsndfileError is a RuntimeError
+        raise DecodeError(path, f"cannot open: {getattr(exc, 'error_string', None) or exc}") from exc
+    with handle:
+        rate, frames = handle.samplerate, handle.frames
+        if start == MIDDLE:
+            begin_s = max(0.0, (frames / rate - n_wanted / sample_rate) / 2) if n_wanted is not None else 0.0
+        else:
+            begin_s = float(start)
+        first = round(begin_s * rate)
+        if first and first >= frames:
+            raise DecodeError(path, f"start {begin_s:.3f} s is at or past the end of the track ({frames / rate:.3f} s)")
+        origin = max(0, first - round(_PREROLL_S * rate))  # a little history for the resampler, dropped below
+        if origin:
+            handle.seek(origin)
+        resampler = (
+            soxr.ResampleStream(rate, sample_rate, 1, dtype="float32", quality="HQ") if rate != sample_rate else None
+        )
+        excerpt = _Excerpt(sample_rate, begin_s, n_wanted)
+        excerpt.locate(origin / rate)
+        try:
+            for block in handle.blocks(blocksize=_SNDFILE_BLOCK, dtype="float32", always_2d=True):
+                mono = block.mean(axis=1, dtype=np.float32)
+                yield from excerpt.add([mono if resampler is None else resampler.resample_chunk(mono)])
+                if n_wanted is not None and excerpt.kept >= n_wanted:
+                    break
+            else:
+                if resampler is not None:
+                    yield from excerpt.add([resampler.resample_chunk(np.zeros(0, np.float32), last=True)])
+        except (RuntimeError, ValueError) as exc:
+            if not excerpt.kept:
+                raise DecodeError(path, f"cannot decode: {exc}") from exc
+            log.warning("%s: libsndfile stopped after %.3f s (%s); using what decoded", path, excerpt.end_s(), exc)
+        if not excerpt.kept:
+            raise DecodeError(path, "no audio samples could be decoded")
 
 
 def _reservoir(packets: list) -> list:
@@ -410,16 +542,17 @@ def _frame_seconds(frame, time_base: Fraction | None, origin: int) -> float:
 
 
 class _Excerpt:
-    """Collects resampled output, dropping what lies before `start` (known once the first frame is located)."""
+    """Resampled output, less what lies before `start` (known once the first frame is located) and beyond
+    `n_wanted` samples."""
 
-    def __init__(self, sample_rate: int, start: float) -> None:
+    def __init__(self, sample_rate: int, start: float, n_wanted: int | None = None) -> None:
         self.sample_rate = sample_rate
         self.start = start
+        self.n_wanted = n_wanted
         self.first_s: float | None = None  # time of the first decoded sample
         self.to_drop = 0
-        self.kept = 0
+        self.kept = 0  # samples at or after start (some may lie beyond n_wanted)
         self.total = 0
-        self._chunks: list[np.ndarray] = []
 
     @property
     def located(self) -> bool:
@@ -432,24 +565,23 @@ class _Excerpt:
         self.first_s = first_s
         self.to_drop = max(to_drop, 0)
 
-    def add(self, chunks: list[np.ndarray]) -> None:
+    def add(self, chunks: list[np.ndarray]) -> list[np.ndarray]:
+        """The non-empty parts of `chunks` that belong to the excerpt, as float32."""
+        kept = []
         for chunk in chunks:
             self.total += chunk.size
             if self.to_drop:
                 cut = min(self.to_drop, chunk.size)
                 chunk = chunk[cut:]
                 self.to_drop -= cut
-            if chunk.size:
-                self._chunks.append(chunk)
-                self.kept += chunk.size
+            room = chunk.size if self.n_wanted is None else max(0, self.n_wanted - self.kept)
+            self.kept += chunk.size
+            if chunk.size and room:
+                kept.append(np.ascontiguousarray(chunk[:room], dtype=np.float32))
+        return kept
 
     def end_s(self) -> float:
         return (self.first_s or 0.0) + self.total / self.sample_rate
-
-    def audio(self) -> np.ndarray:
-        if not self._chunks:
-            return np.zeros(0, dtype=np.float32)
-        return np.ascontiguousarray(np.concatenate(self._chunks), dtype=np.float32)
 
 
 class _Packets:

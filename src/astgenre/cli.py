@@ -18,9 +18,9 @@ EXIT_OK, EXIT_FAILED_FILES, EXIT_USAGE = 0, 1, 2
 
 _PREDICT_EPILOG = """\
 exit status:
-  0  every file was classified
+  0  every file was classified (files too short or silent are flagged in the warning column)
   1  some files could not be decoded (they are listed with their reason; the others were classified)
-  2  bad arguments, no audio files found, or the model could not be loaded
+  2  bad arguments, no audio files found, an --out path that cannot be written, or an unusable model
 
 examples:
   astgenre predict --model results/ismir2004/best_model ~/Music/album song.mp3
@@ -207,16 +207,20 @@ def format_table(table: pd.DataFrame) -> str:
     rows = []
     for row in table.to_dict("records"):
         if row["status"] == "ok":
-            rows.append([row["file"], *(f"{row[f'genre_{r}']} {row[f'prob_{r}']:.2f}" for r in ranks)])
+            flag = [f"WARNING: {row['warning']}"] if row.get("warning") else []
+            rows.append([row["file"], *(f"{row[f'genre_{r}']} {row[f'prob_{r}']:.2f}" for r in ranks), *flag])
         else:
             rows.append([row["file"], f"ERROR: {row['error']}"])
     width = max(len(header[0]), *(len(r[0]) for r in rows))
-    cell = max([len(h) for h in header[1:]] + [len(c) for r in rows if len(r) == len(header) for c in r[1:]])
+    cell = max(
+        [len(h) for h in header[1:]] + [len(c) for r in rows if len(r) >= len(header) for c in r[1 : len(header)]]
+    )
     lines = []
     for values in [header, *rows]:
         first, rest = values[0], values[1:]
-        if len(values) == len(header):
-            rest_text = "  ".join(v.ljust(cell) for v in rest).rstrip()
+        if len(values) >= len(header):
+            rest_text = "  ".join(v.ljust(cell) for v in rest[: len(header) - 1]).rstrip()
+            rest_text += "".join(f"  {extra}" for extra in rest[len(header) - 1 :])
         else:
             rest_text = rest[0]
         lines.append(f"{first.ljust(width)}  {rest_text}")
@@ -224,13 +228,15 @@ def format_table(table: pd.DataFrame) -> str:
 
 
 def _predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from .predict import ModelError, Predictor, collect_audio_files, write_predictions
+    from .predict import ModelError, Predictor, check_output, collect_audio_files, printable, write_predictions
 
     try:
+        if args.out:
+            check_output(args.out)  # before any work
         files = collect_audio_files(args.inputs)
         predictor = Predictor(args.model, args.device)
     except (ModelError, ValueError) as error:
-        _error(parser, str(error))
+        _error(parser, printable(str(error)))
         return EXIT_USAGE
     table = predictor.predict(
         files,
@@ -257,9 +263,15 @@ def _predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             },
         )
     failed = table[table["status"] != "ok"]
+    flagged = table[(table["status"] == "ok") & (table["warning"] != "")]
     summary = f"{len(table) - len(failed)} of {len(table)} file(s) classified"
+    if len(flagged):
+        summary += f"; {len(flagged)} flagged (too short or silent, see the warning column):"
+        summary += "".join(f"\n  {row.file}: {row.warning}" for row in flagged.itertuples(index=False))
     if len(failed):
-        summary += f"; {len(failed)} could not be decoded:"
+        summary += (
+            f"\n{len(failed)} could not be decoded:" if len(flagged) else f"; {len(failed)} could not be decoded:"
+        )
         summary += "".join(f"\n  {row.file}: {row.error}" for row in failed.itertuples(index=False))
     if args.out:
         summary += f"\npredictions written to {args.out}"
@@ -280,6 +292,9 @@ def _quiet_libraries() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``astgenre`` console script; returns the exit status."""
+    for stream in (sys.stdout, sys.stderr):  # never fail on a character the terminal cannot show
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+import difflib
+import math
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -105,10 +107,124 @@ def read_study(base_dir: Path, study: str = FULL_STUDY, overlays: Sequence[Mappi
 
 
 def load_study(config: Mapping[str, Any], schema_path: Path) -> dict[str, Any]:
-    """Validate the merged configuration; return it as every rule sees it."""
-    effective = copy.deepcopy(dict(config))
+    """Type the values that Snakemake passed as strings (nested --config values) by the schema, then validate the
+    merged configuration; return it as every rule sees it."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    effective = coerce_overrides(copy.deepcopy(dict(config)), schema)
     validate(effective, schema_path)
     return effective
+
+
+# --------------------------------------------------------------------------- typing of command-line values
+
+_JSON_TYPES = {"null": (type(None),), "boolean": (bool,), "integer": (int,), "number": (int, float), "string": (str,)}
+
+
+def coerce_overrides(values: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
+    """Values with their string leaves typed by the schema, as YAML would have typed them in a config file.
+
+    Snakemake passes nested ``--config`` values (``training={epochs: 5}``) as strings. A string leaf becomes the
+    YAML value it spells (``5``, ``1.0e-5``, ``true``, ``null``) when the schema allows that value there, or a number
+    written without a dot (``1e-5``) where only numbers are allowed; any other string is kept, so that validation
+    still rejects it (``'five' is not of type 'integer'``). Leaves the schema declares no type for are left as they
+    are. ``values`` itself is not changed.
+    """
+    return _coerce(dict(values), schema, schema)
+
+
+def _resolve(node: Any, root: Mapping[str, Any]) -> Any:
+    """Follow local ``$ref``s ("#/$defs/name")."""
+    while isinstance(node, Mapping) and isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/"):
+        target: Any = root
+        for part in node["$ref"][2:].split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def _child(node: Any, key: str, root: Mapping[str, Any]) -> Any:
+    node = _resolve(node, root)
+    if not isinstance(node, Mapping):
+        return None
+    properties = node.get("properties") or {}
+    if key in properties:
+        return properties[key]
+    extra = node.get("additionalProperties")
+    return extra if isinstance(extra, Mapping) else None
+
+
+def _coerce(value: Any, node: Any, root: Mapping[str, Any]) -> Any:
+    node = _resolve(node, root)
+    if isinstance(value, Mapping):
+        return {key: _coerce(item, _child(node, key, root), root) for key, item in value.items()}
+    if isinstance(value, list):
+        items = node.get("items") if isinstance(node, Mapping) else None
+        return [_coerce(item, items, root) for item in value]
+    if isinstance(value, str):
+        return _typed_string(value, node, root)
+    return value
+
+
+def _allows(node: Any, value: Any, root: Mapping[str, Any]) -> bool | None:
+    """Whether the schema node allows ``value`` by type, const or enum alone; None when it does not say."""
+    node = _resolve(node, root)
+    if not isinstance(node, Mapping):
+        return None
+    for key in ("oneOf", "anyOf"):
+        if key in node:
+            answers = [_allows(option, value, root) for option in node[key]]
+            return None if None in answers else any(answers)
+    if "const" in node:
+        return _same(node["const"], value)
+    if "enum" in node:
+        return any(_same(option, value) for option in node["enum"])
+    if "type" not in node:
+        return None
+    types = [node["type"]] if isinstance(node["type"], str) else list(node["type"])
+    return any(_is_type(value, t) for t in types)
+
+
+def _is_type(value: Any, json_type: str) -> bool:
+    if isinstance(value, bool):
+        return json_type == "boolean"
+    return isinstance(value, _JSON_TYPES.get(json_type, ()))
+
+
+def _same(expected: Any, value: Any) -> bool:
+    return type(expected) is type(value) and expected == value
+
+
+def _typed_string(text: str, node: Any, root: Mapping[str, Any]) -> Any:
+    try:
+        parsed = yaml.safe_load(text)
+    except yaml.YAMLError:
+        parsed = text
+    if (parsed is None or isinstance(parsed, (bool, int, float))) and _allows(node, parsed, root):
+        return parsed  # what the same text means in a config file, and allowed here
+    if _allows(node, text, root) is not False:
+        return text  # a string is fine here, or the schema does not say
+    try:
+        number = float(text)  # YAML 1.1 wants a dot in floats: "1e-5" stays a string there
+    except ValueError:
+        return text
+    return number if math.isfinite(number) and _allows(node, number, root) else text
+
+
+# --------------------------------------------------------------------------- rule names
+
+
+def check_resource_rules(resources: Mapping[str, Any], rule_names: Collection[str]) -> None:
+    """Raise ConfigError for a key of ``resources`` that is not one of ``rule_names`` (rules taking their resources
+    from the config), suggesting the closest name."""
+    for name in resources:
+        if name in rule_names:
+            continue
+        close = difflib.get_close_matches(str(name), sorted(rule_names), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(
+            f"config key 'resources.{name}': no rule {name!r} takes resources from the config; {hint}"
+            f"the rules that do: {', '.join(sorted(rule_names))}"
+        )
 
 
 def variant_training(config: Mapping[str, Any], variant: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 
@@ -17,38 +18,128 @@ from .labels import LABEL2ID
 log = logging.getLogger(__name__)
 
 
+RERUN_FEATURES = "rerun the features stage: snakemake --forcerun features (with your --config/--configfile options)"
+
+
+class FeatureProblem(ValueError):
+    """Tracks of the index whose features are missing, unreadable or invalid; ``problems`` lists each one."""
+
+    def __init__(self, what: str, problems: list[str], remedy: str = RERUN_FEATURES) -> None:
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems[:20])
+        more = f"\n  ... and {len(self.problems) - 20} more" if len(self.problems) > 20 else ""
+        super().__init__(f"{len(self.problems)} {what}:\n{lines}{more}\nTo fix: {remedy}")
+
+
 def find_features(feature_dirs: Iterable[Path]) -> dict[str, Path]:
-    """Map track_id -> feature file over the shard folders."""
+    """Map track_id -> feature file over the shard folders; raises FeatureProblem for a track in two folders."""
     found: dict[str, Path] = {}
+    twice = []
     for folder in feature_dirs:
         for path in sorted(Path(folder).glob("*.npy")):
+            if path.stem in found:
+                twice.append(f"{path.stem}: both {found[path.stem]} and {path}")
             found[path.stem] = path
+    if twice:
+        raise FeatureProblem(
+            "track(s) with a feature file in two folders", twice, "delete the feature folders, then " + RERUN_FEATURES
+        )
     return found
 
 
-def load_split(
-    index: pd.DataFrame, split: str, feature_dirs: Iterable[Path], track_ids: Collection[str] | None = None
-) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """Tracks of one split that have features, and their (frames, mel) arrays, memory-mapped.
+def read_decode_errors(path: Path | str) -> dict[str, str]:
+    """track_id -> reason, from decode_errors.tsv (columns track_id, path, error)."""
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, encoding_errors="surrogateescape")
+    if "track_id" not in table.columns:
+        raise ValueError(f"{path} has no track_id column: it is not a decode_errors.tsv; rerun the decode stage")
+    return dict(zip(table["track_id"], table.get("error", [""] * len(table)), strict=True))
 
-    With track_ids, the tracks are those of the index with these ids (a protocol's role, named by ``split``), in
-    the index's order. Tracks without features were listed in decode_errors.tsv upstream; they are logged here too.
+
+def open_features(path: Path) -> np.ndarray:
+    """A feature file memory-mapped and checked: a (frames >= 1, mel) float array, exactly as long as the file, all
+    finite. Raises ValueError saying what is wrong (the caller names the track)."""
+    try:
+        features = np.load(path, mmap_mode="r")
+    except (ValueError, OSError, EOFError) as err:  # "mmap length is greater than file size": truncated
+        raise ValueError(f"cannot be read ({err})") from err
+    if features.ndim != 2 or features.shape[0] < 1 or features.shape[1] < 1:
+        raise ValueError(f"has shape {features.shape}, not (frames, mel bins)")
+    if not np.issubdtype(features.dtype, np.floating):
+        raise ValueError(f"has dtype {features.dtype}, not float")
+    if isinstance(features, np.memmap):
+        expected = features.offset + features.nbytes
+        size = Path(path).stat().st_size
+        if size != expected:
+            raise ValueError(f"is {size} bytes long, its header announces {expected}")
+    if not np.isfinite(features).all():
+        raise ValueError("holds NaN or infinite values")
+    return features
+
+
+def load_split(
+    index: pd.DataFrame,
+    split: str,
+    feature_dirs: Iterable[Path],
+    decode_errors: Path | str | None = None,
+    track_ids: Collection[str] | None = None,
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Tracks of one split that have features, and their (frames, mel) arrays, memory-mapped and checked.
+
+    Every track of the split must have a valid feature file (see :func:`open_features`; all with the same number of
+    mel bins) or a row in ``decode_errors`` (the decode stage's decode_errors.tsv): those are left out with a warning.
+    Anything else (a feature file deleted, truncated or NaN-filled after the features stage, or stale features of a
+    track that now fails to decode) raises FeatureProblem naming each file and the remedy. With track_ids, the
+    tracks are those of the index with these ids (a protocol's role, named by ``split``), in the index's order.
     """
     files = find_features(feature_dirs)
+    failed = read_decode_errors(decode_errors) if decode_errors is not None else {}
     chosen = index["split"] == split if track_ids is None else index["track_id"].isin(set(track_ids))
     tracks = index[chosen].reset_index(drop=True)
     if tracks.empty:
         raise ValueError(f"the index has no track in split {split!r}")
-    missing = [t for t in tracks["track_id"] if t not in files]
-    if missing:
+    where = ", ".join(str(Path(d)) for d in feature_dirs) or "(no feature folder)"
+    problems, arrays, skipped = [], {}, []
+    for track_id in tracks["track_id"]:
+        path = files.get(track_id)
+        if track_id in failed:
+            if path is not None:
+                problems.append(f"{track_id}: {path} exists but {decode_errors} lists the track as undecodable")
+            skipped.append(track_id)
+        elif path is None:
+            problems.append(f"{track_id}: no feature file {track_id}.npy in {where}, and no row in {decode_errors}")
+        else:
+            try:
+                arrays[track_id] = open_features(path)
+            except ValueError as err:
+                problems.append(f"{track_id}: {path} {err}")
+    problems += _mel_mismatches(arrays, files)
+    if problems:
+        raise FeatureProblem(f"{split} track(s) without valid features", problems)
+    if skipped:
         log.warning(
-            "%d %s tracks have no features (see decode_errors.tsv): %s", len(missing), split, ", ".join(missing)
+            "%d %s track(s) left out: they could not be decoded (see %s): %s",
+            len(skipped),
+            split,
+            decode_errors,
+            ", ".join(skipped),
         )
-    tracks = tracks[tracks["track_id"].isin(files)].reset_index(drop=True)
+    tracks = tracks[tracks["track_id"].isin(arrays)].reset_index(drop=True)
     if tracks.empty:
-        raise ValueError(f"no {split} track has features: check decode_errors.tsv")
-    arrays = {t: np.load(files[t], mmap_mode="r") for t in tracks["track_id"]}
+        raise ValueError(f"no {split} track has features: every one is listed in {decode_errors}")
     return tracks, arrays
+
+
+def _mel_mismatches(arrays: dict[str, np.ndarray], files: dict[str, Path]) -> list[str]:
+    """Files whose number of mel bins differs from the most common one."""
+    bins = Counter(a.shape[1] for a in arrays.values())
+    if len(bins) < 2:
+        return []
+    common = bins.most_common(1)[0][0]
+    return [
+        f"{t}: {files[t]} has {a.shape[1]} mel bins, the others {common}"
+        for t, a in arrays.items()
+        if a.shape[1] != common
+    ]
 
 
 def spec_augment(x: torch.Tensor, freq_mask: int, time_mask: int, n_masks: int, fill: float = 0.0) -> torch.Tensor:

@@ -9,16 +9,22 @@ by a documented name normalisation (see :func:`name_key`) and every resolution i
 from __future__ import annotations
 
 import csv
+import fcntl
+import glob
 import itertools
 import logging
 import operator
 import os
 import re
+import secrets
 import shutil
 import stat
-import tempfile
 import unicodedata
 import zipfile
+import zlib
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -38,16 +44,28 @@ _TRACKLIST_FIELDS = ("label", "artist", "album", "title", "track_number", "track
 _LOST_CHARS = re.compile("[\ufffd\udc80-\udcff]+")  # U+FFFD and bytes kept by the surrogateescape decoder
 _ANONYMISED_ARTIST = re.compile(r"artist_\d+")
 _MB = 1 << 20
+# An entry may declare up to _MAX_RATIO times its stored bytes (MP3s store about 1:1, the text tracklists about 5:1;
+# deflate reaches 1032:1 on zeros); entries up to _MAX_UNCHECKED_ENTRY bytes are exempt. The disk must hold the
+# declared total plus _DISK_MARGIN.
+_MAX_RATIO = 100
+_MAX_UNCHECKED_ENTRY = 1 << 20
+_DISK_MARGIN = 64 * _MB
 
 
-class UnsafeArchiveError(ValueError):
+ORIGINAL_ARCHIVE = "Use the original ismir04_genre.zip from Zenodo record 1302992."
+
+
+class ArchiveError(ValueError):
+    """The archive cannot be extracted as it is (damaged, duplicate or clashing entries, implausible sizes)."""
+
+
+class UnsafeArchiveError(ArchiveError):
     """An archive entry would be written outside the destination or is not a plain file or folder."""
 
     def __init__(self, zip_path: Path, entry: str, reason: str) -> None:
         self.entry = entry
         super().__init__(
-            f"{zip_path}: unsafe archive entry {entry!r} ({reason}); nothing was extracted. "
-            "Use the original ismir04_genre.zip from Zenodo record 1302992."
+            f"{zip_path}: unsafe archive entry {entry!r} ({reason}); nothing was extracted. {ORIGINAL_ARCHIVE}"
         )
 
 
@@ -86,47 +104,172 @@ def _unsafe_reason(info: zipfile.ZipInfo) -> str | None:
 def extract_archive(zip_path: Path, dest: Path) -> Path:
     """Extract safely into dest (created), return dest / 'ismir04_genre'.
 
-    Every entry is checked before anything is written; members are streamed into a temporary folder beside
-    ``dest`` that is renamed to ``dest`` only once complete. ``dest`` must not exist or be empty.
+    Every entry is checked before anything is written (safe names, no duplicates, no path that is both a file and a
+    folder, the tracklists present, plausible sizes that fit on the disk); members are streamed into a temporary
+    folder beside ``dest`` that is renamed to ``dest`` only once complete, and an entry yielding more bytes than it
+    declares stops the extraction. Temporary folders left by an extraction that was killed are removed first.
+    ``dest`` must not exist or be empty. Raises ArchiveError (UnsafeArchiveError) naming the archive and the entry.
     """
     zip_path, dest = Path(zip_path), Path(dest)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise FileExistsError(
             f"{dest} already exists and is not an empty folder; delete it to extract {zip_path} again"
         )
-    with zipfile.ZipFile(zip_path) as archive:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(dest)
+    with _open_zip(zip_path) as archive:
         infos = archive.infolist()
-        for info in infos:
-            reason = _unsafe_reason(info)
-            if reason:
-                raise UnsafeArchiveError(zip_path, info.filename, reason)
-        names = {info.filename for info in infos}
-        missing = [f"{ARCHIVE_TOP}/metadata/{s}/tracklist.csv" for s in SPLITS]
-        missing = [m for m in missing if m not in names]
-        if missing:
-            raise ValueError(
-                f"{zip_path} lacks {', '.join(missing)}: it is not the ISMIR2004 genre archive "
-                "(expected ismir04_genre.zip from Zenodo record 1302992)"
-            )
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        partial = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
-        try:
+        _check_entries(zip_path, infos)
+        _check_sizes(zip_path, infos, dest.parent)
+        with _partial_folder(dest) as partial:
             for info in infos:
                 target = partial.joinpath(*PurePosixPath(info.filename).parts)
                 if info.is_dir():
                     target.mkdir(parents=True, exist_ok=True)
                     continue
                 target.parent.mkdir(parents=True, exist_ok=True)
-                with archive.open(info) as src, open(target, "wb") as dst:
-                    shutil.copyfileobj(src, dst, _MB)
+                _extract_member(archive, info, target, zip_path)
             if dest.exists():
                 dest.rmdir()  # empty, checked above
             partial.rename(dest)
-        except BaseException:
-            shutil.rmtree(partial, ignore_errors=True)
-            raise
     logger.info("extracted %d entries of %s into %s", len(infos), zip_path, dest)
     return dest / ARCHIVE_TOP
+
+
+def _open_zip(zip_path: Path) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, EOFError) as err:
+        raise ArchiveError(
+            f"{zip_path} is not a readable zip archive ({err}): it is damaged or incomplete (an interrupted copy?). "
+            f"Download it again, or replace your local copy, then rerun. {ORIGINAL_ARCHIVE}"
+        ) from err
+
+
+def _check_entries(zip_path: Path, infos: list[zipfile.ZipInfo]) -> None:
+    """Unsafe names, duplicate files, paths that are both a file and a folder, missing tracklists."""
+    for info in infos:
+        reason = _unsafe_reason(info)
+        if reason:
+            raise UnsafeArchiveError(zip_path, info.filename, reason)
+    files = [PurePosixPath(info.filename).as_posix() for info in infos if not info.is_dir()]
+    duplicates = sorted(name for name, count in Counter(files).items() if count > 1)
+    if duplicates:
+        raise ArchiveError(
+            f"{zip_path} holds {len(duplicates)} file(s) more than once, so one copy would silently replace another: "
+            f"{', '.join(map(repr, duplicates[:10]))}; nothing was extracted. {ORIGINAL_ARCHIVE}"
+        )
+    folders = {PurePosixPath(info.filename).as_posix() for info in infos if info.is_dir()}
+    folders |= {parent.as_posix() for name in files for parent in PurePosixPath(name).parents}
+    clashes = sorted(set(files) & folders)
+    if clashes:
+        raise ArchiveError(
+            f"{zip_path}: {', '.join(map(repr, clashes[:10]))} is both a file and a folder in the archive; "
+            f"nothing was extracted. {ORIGINAL_ARCHIVE}"
+        )
+    missing = [f"{ARCHIVE_TOP}/metadata/{s}/tracklist.csv" for s in SPLITS]
+    missing = [m for m in missing if m not in set(files)]
+    if missing:
+        raise ArchiveError(
+            f"{zip_path} lacks {', '.join(missing)}: it is not the ISMIR2004 genre archive "
+            "(expected ismir04_genre.zip from Zenodo record 1302992)"
+        )
+
+
+def _check_sizes(zip_path: Path, infos: list[zipfile.ZipInfo], where: Path) -> None:
+    """Refuse sizes the archive cannot plausibly hold (a zip bomb) or that do not fit on the disk."""
+    for info in infos:
+        stored = info.compress_type == zipfile.ZIP_STORED
+        if (stored and info.file_size != info.compress_size) or (
+            info.file_size > _MAX_UNCHECKED_ENTRY and info.file_size > _MAX_RATIO * info.compress_size
+        ):
+            raise ArchiveError(
+                f"{zip_path}: entry {info.filename!r} declares {info.file_size:,} bytes from {info.compress_size:,} "
+                f"stored bytes (more than {_MAX_RATIO}:1 or a stored entry of another size): not a plausible member "
+                f"of this archive (a zip bomb?); nothing was extracted. {ORIGINAL_ARCHIVE}"
+            )
+    total = sum(info.file_size for info in infos)
+    stored_total = sum(info.compress_size for info in infos)
+    if total > _MAX_UNCHECKED_ENTRY + _MAX_RATIO * stored_total:
+        raise ArchiveError(
+            f"{zip_path}: its entries declare {total:,} bytes from {stored_total:,} stored bytes (more than "
+            f"{_MAX_RATIO}:1): not a plausible archive (a zip bomb?); nothing was extracted. {ORIGINAL_ARCHIVE}"
+        )
+    free = shutil.disk_usage(where).free
+    if total + _DISK_MARGIN > free:
+        raise ArchiveError(
+            f"extracting {zip_path} needs {total:,} bytes (plus a margin of {_DISK_MARGIN:,}) but {where} has only "
+            f"{free:,} bytes free; free some space (or put results/ on a larger disk) and rerun"
+        )
+
+
+def _extract_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, zip_path: Path) -> None:
+    """Stream one entry to target, stopping as soon as it yields more bytes than it declares."""
+    written = 0
+    try:
+        with archive.open(info) as src, open(target, "xb") as dst:
+            while block := src.read(_MB):
+                written += len(block)
+                if written > info.file_size:
+                    raise ArchiveError(
+                        f"{zip_path}: entry {info.filename!r} holds more than the {info.file_size:,} bytes it "
+                        f"declares; extraction stopped and nothing was kept. {ORIGINAL_ARCHIVE}"
+                    )
+                dst.write(block)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as err:
+        raise ArchiveError(
+            f"{zip_path}: entry {info.filename!r} cannot be read ({err}): the archive is damaged; nothing was kept. "
+            f"Download it again, or replace your local copy, then rerun. {ORIGINAL_ARCHIVE}"
+        ) from err
+
+
+# An extraction in progress holds an exclusive lock on "<partial folder>.lock", created before the folder and removed
+# after it: a partial folder whose lock file is missing or can be locked was left by a process that died.
+_LOCK_SUFFIX = ".lock"
+
+
+@contextmanager
+def _partial_folder(dest: Path) -> Iterator[Path]:
+    """A new temporary folder beside dest, locked as in use; removed with its lock unless renamed away."""
+    token = secrets.token_hex(6)
+    partial = dest.parent / f".{dest.name}.{token}.partial"
+    lock = partial.with_name(partial.name + _LOCK_SUFFIX)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        partial.mkdir()
+        try:
+            yield partial
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)  # gone already when renamed to dest
+    finally:
+        lock.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def _remove_stale_partials(dest: Path) -> None:
+    """Delete the temporary folders of extractions into dest that were killed (their lock is free or missing)."""
+    for partial in sorted(dest.parent.glob(f".{glob.escape(dest.name)}.*.partial")):
+        if not partial.is_dir() or partial.is_symlink():
+            continue
+        lock = partial.with_name(partial.name + _LOCK_SUFFIX)
+        try:
+            fd = os.open(lock, os.O_RDWR)
+        except FileNotFoundError:
+            fd = None
+        try:
+            if fd is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    logger.info("%s belongs to an extraction still running; left alone", partial)
+                    continue
+            logger.warning("removing %s, left by an extraction that was interrupted", partial)
+            shutil.rmtree(partial, ignore_errors=True)
+            lock.unlink(missing_ok=True)
+        finally:
+            if fd is not None:
+                os.close(fd)
 
 
 # --------------------------------------------------------------------------------------------- name resolution

@@ -25,7 +25,9 @@ from urllib.request import url2pathname
 
 from tqdm import tqdm
 
-__all__ = ["ChecksumError", "DownloadError", "OFFLINE_HINT", "fetch_archive", "md5sum"]
+from .files import atomic_write_text
+
+__all__ = ["ChecksumError", "DownloadError", "OFFLINE_HINT", "fetch_archive", "md5sum", "verify_fetched"]
 
 CHUNK = 1 << 20
 USER_AGENT = "astgenre-download/0.1 (python-urllib)"
@@ -33,6 +35,14 @@ OFFLINE_HINT = (
     "If this machine has no internet access, run the offline demo preset: "
     "`snakemake --cores all --resources gpu=1 --config study=demo`, or point dataset.url at a local copy "
     "of the archive (file:///path/to/ismir04_genre.zip) in a --configfile overlay."
+)
+SERVER_HINT = (
+    "The server was reached but did not deliver the file: it may be down or overloaded. Try again later, or point "
+    "dataset.url at a mirror or a local copy of the archive in a --configfile overlay."
+)
+LOCAL_MD5_HINT = (
+    "The archive is a local copy, so only its checksum was missing: set dataset.md5 to the archive's MD5 (listed on "
+    "the Zenodo record page, https://zenodo.org/records/1302992) in your --configfile overlay; nothing is fetched then."
 )
 
 log = logging.getLogger(__name__)
@@ -85,8 +95,9 @@ def fetch_archive(
     ``url``: https://, http://, file:// or a filesystem path (local sources become a symlink at ``dest``).
     ``md5``: expected digest (hex, any case, optional ``md5:`` prefix); when None it is looked up in the
     ``files[]`` of the Zenodo record JSON at ``record_api`` under the archive's file name.
-    ``retries``: extra attempts after transient failures, waiting ``backoff * 2**k`` seconds before retry k
-    (k = 0, 1, ...); every attempt resumes from the bytes already in ``<dest>.part``.
+    ``retries``: extra attempts after transient failures that made no progress, waiting ``backoff * 2**k`` seconds
+    before retry k (k = 0, 1, ...); an attempt that added bytes starts the count afresh, and every attempt resumes
+    from the bytes already in ``<dest>.part``.
     Raises ChecksumError on a digest mismatch (the partial download is deleted) and DownloadError otherwise.
     """
     if retries < 0:
@@ -99,7 +110,8 @@ def fetch_archive(
             "check the path, or download the archive there first."
         )
     name = local.name if local is not None else _url_file_name(url)
-    expected = _expected_md5(md5, record_api, name, retries=retries, backoff=backoff, timeout=timeout)
+    hint = LOCAL_MD5_HINT if local is not None else None
+    expected = _expected_md5(md5, record_api, name, retries=retries, backoff=backoff, timeout=timeout, hint=hint)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if local is not None:
         digest = md5sum(local)
@@ -125,27 +137,37 @@ def _normalise_md5(value: str, source: str) -> str:
 
 
 def _expected_md5(
-    md5: str | None, record_api: str | None, name: str, *, retries: int, backoff: float, timeout: float
+    md5: str | None,
+    record_api: str | None,
+    name: str,
+    *,
+    retries: int,
+    backoff: float,
+    timeout: float,
+    hint: str | None = None,
 ) -> str:
     if md5 is not None:
         return _normalise_md5(md5, "dataset.md5")
     if record_api is not None:
-        return _record_md5(record_api, name, retries=retries, backoff=backoff, timeout=timeout)
+        return _record_md5(record_api, name, retries=retries, backoff=backoff, timeout=timeout, hint=hint)
     raise DownloadError(
         f"No checksum for {name!r}: dataset.md5 must be set (or dataset.record_api pointed at a Zenodo record "
         "that lists the file), so that the download can be verified."
     )
 
 
-def _record_md5(record_api: str, name: str, *, retries: int, backoff: float, timeout: float) -> str:
-    """MD5 of ``files[key == name]`` in the Zenodo record JSON at ``record_api``."""
+def _record_md5(
+    record_api: str, name: str, *, retries: int, backoff: float, timeout: float, hint: str | None = None
+) -> str:
+    """MD5 of ``files[key == name]`` in the Zenodo record JSON at ``record_api``; ``hint`` replaces the remedy
+    given when the record cannot be fetched."""
 
     def get() -> bytes:
         request = urllib.request.Request(record_api, headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
         with _open(request, timeout) as response:
             return response.read()
 
-    raw = _with_retries(get, record_api, retries, backoff)
+    raw = _with_retries(get, record_api, retries, backoff, hint=hint)
     try:
         record = json.loads(raw)
     except ValueError as err:
@@ -206,10 +228,39 @@ def _link(target: Path, dest: Path) -> None:
 
 
 def _write_sidecar(dest: Path, digest: str) -> None:
+    atomic_write_text(dest.with_name(dest.name + ".md5"), f"{digest}  {dest.name}\n")
+
+
+def verify_fetched(dest: Path) -> str:
+    """Check that ``dest`` still has the MD5 recorded beside it (``<dest>.md5``) when it was fetched; return it.
+
+    A local source is linked, not copied: replacing it after the fetch changes ``dest`` too. Raises ChecksumError
+    naming the file, what it links to and the remedy when the bytes changed, DownloadError when it is gone.
+    """
+    dest = Path(dest)
     sidecar = dest.with_name(dest.name + ".md5")
-    tmp = sidecar.with_name(f".{sidecar.name}.{os.getpid()}.tmp")
-    tmp.write_text(f"{digest}  {dest.name}\n")
-    os.replace(tmp, sidecar)
+    try:
+        recorded = _normalise_md5(sidecar.read_text().split()[0], str(sidecar))
+    except (OSError, IndexError) as err:
+        raise DownloadError(
+            f"{sidecar} (the checksum verified when {dest} was fetched) is missing or empty; delete {dest} and rerun "
+            "to fetch and verify the archive again."
+        ) from err
+    where = f"{dest} (a link to {os.path.realpath(dest)})" if dest.is_symlink() else str(dest)
+    try:
+        actual = md5sum(dest)
+    except OSError as err:
+        raise DownloadError(
+            f"{where} cannot be read ({err}): restore the archive there, or delete {dest} and {sidecar} and rerun "
+            "to fetch it again."
+        ) from err
+    if actual != recorded:
+        raise ChecksumError(
+            f"{where} has MD5 {actual}, but {recorded} was verified when it was fetched ({sidecar}): the archive "
+            "changed since. Restore the original; if the new file is the one to use, set dataset.md5 to its checksum "
+            "(the fetch then runs again and verifies it)."
+        )
+    return actual
 
 
 def _mismatch(path: Path, url: str, expected: str, actual: str) -> str:
@@ -231,25 +282,56 @@ def _describe(err: BaseException) -> str:
     return str(reason)
 
 
-def _with_retries(attempt: Callable[[], T], url: str, retries: int, backoff: float) -> T:
-    """Run ``attempt`` until it succeeds, retrying transient failures with exponential backoff."""
-    for n in range(retries + 1):
+def _with_retries(
+    attempt: Callable[[], T],
+    url: str,
+    retries: int,
+    backoff: float,
+    *,
+    position: Callable[[], int] | None = None,
+    hint: str | None = None,
+) -> T:
+    """Run ``attempt`` until it succeeds, retrying transient failures with exponential backoff.
+
+    Only failed attempts that made no progress count against ``retries``: with ``position`` (the bytes on disk), an
+    attempt that got further than any before starts the count and the backoff afresh. The final error ends with
+    ``hint``, else with OFFLINE_HINT when the server could not be reached and SERVER_HINT when it answered.
+    """
+    best = position() if position else 0
+    failures = 0
+    while True:
         try:
             return attempt()
         except urllib.error.HTTPError as err:
             err.close()
             if 400 <= err.code < 500 and err.code not in _RETRYABLE_4XX:
                 raise DownloadError(f"Fetching {url} failed with HTTP {err.code} {err.reason} (not retried).") from err
-            reason = f"HTTP {err.code} {err.reason}"
+            reason, reached = f"HTTP {err.code} {err.reason}", True
         except _Retry as err:
-            reason = str(err)
+            reason, reached = str(err), True
         except _TRANSIENT as err:
-            reason = _describe(err)
-        if n < retries:
-            delay = backoff * 2**n
-            log.warning("%s: attempt %d/%d failed (%s); retrying in %.3g s", url, n + 1, retries + 1, reason, delay)
-            _sleep(delay)
-    raise DownloadError(f"Could not fetch {url} after {retries + 1} attempt(s): {reason}. {OFFLINE_HINT}")
+            # A URLError (not HTTPError) means no connection was made; the others broke one that was.
+            reason, reached = _describe(err), not isinstance(err, urllib.error.URLError)
+        now = position() if position else best
+        if now > best:
+            best, failures = now, 0
+            log.warning("%s: attempt failed after progress to %d bytes (%s); resuming", url, now, reason)
+        else:
+            failures += 1
+            if failures > retries:
+                break
+            log.warning(
+                "%s: attempt failed without progress (%s), %d of %d retries left",
+                url,
+                reason,
+                retries - failures + 1,
+                retries,
+            )
+        _sleep(backoff * 2 ** max(failures - 1, 0))
+    ending = hint or (SERVER_HINT if reached else OFFLINE_HINT)
+    raise DownloadError(
+        f"Could not fetch {url}: {retries + 1} attempt(s) in a row made no progress; last error: {reason}. {ending}"
+    )
 
 
 class _Part:
@@ -289,7 +371,13 @@ def _download(
     part = _Part(dest.with_name(dest.name + ".part"))
     if part.size:
         log.info("%s: resuming from %d bytes already in %s", url, part.size, part.path)
-    _with_retries(lambda: _attempt(url, part, expected, dest.name, timeout, progress), url, retries, backoff)
+    _with_retries(
+        lambda: _attempt(url, part, expected, dest.name, timeout, progress),
+        url,
+        retries,
+        backoff,
+        position=lambda: part.size,
+    )
     actual = part.hasher.hexdigest()
     if actual != expected:
         part.reset()

@@ -6,12 +6,12 @@ import filecmp
 import json
 import math
 import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from .contracts import BEST_RUN, MODEL_DIR, RUN_INFO, metrics_file
+from .files import make_temp_dir, share_like_umask
 
 
 def development_metric(run_dir: Path, metric: str = "macro_f1") -> dict[str, Any]:
@@ -87,12 +87,13 @@ def _check_copy(source: Path, copy: Path) -> None:
 def _copy_atomic(source: Path, target: Path, extra_files: dict[str, str]) -> None:
     """Copy directory source to target with extra files, via a temporary sibling renamed into place."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    staging = make_temp_dir(target.parent, f".{target.name}.", ".tmp")
     old = None
     try:
         built = staging / target.name
         shutil.copytree(source, built)
         _check_copy(source, built)
+        share_like_umask(built)  # copytree keeps the modes: weights of an older run may be 0600
         for name, text in extra_files.items():
             (built / name).write_text(text)
         if target.exists():

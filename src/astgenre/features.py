@@ -10,8 +10,6 @@ This module reproduces that on batches of frames with torch and returns normalis
 from __future__ import annotations
 
 import functools
-import os
-import tempfile
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from transformers.audio_utils import mel_filter_bank, window_function
+
+from .files import atomic_path
 
 FRAME_LENGTH = 400
 HOP_LENGTH = 160
@@ -34,6 +34,8 @@ _COMPUTE_DTYPE = torch.float64
 _MEL_DTYPE = torch.float32
 # Frames processed at once inside log_mel: small chunks stay in CPU cache, large ones keep a GPU busy.
 _CHUNK_FRAMES = {"cpu": 512, "cuda": 65536}
+# Frames per LogMelStream block (rounded to whole _CHUNK_FRAMES): about 41 s of audio.
+_STREAM_BLOCK_FRAMES = 4096
 # Audio samples per featurize_tracks batch (after padding); bounds memory when tracks are long.
 _MAX_BATCH_SAMPLES = 16 * 16000 * 60
 
@@ -138,6 +140,47 @@ def log_mel(
     return out if audio.ndim == 2 else out[0]
 
 
+class LogMelStream:
+    """Log-mel features of audio that arrives in pieces, as float16 (frames, mel) blocks: together exactly
+    ``log_mel`` of the whole audio (zero-padded to one frame when shorter, as ``featurize_tracks`` does).
+
+    Frames are computed in blocks of whole internal chunks of :func:`log_mel`, so the arithmetic is that of the whole
+    track (the result is identical, not merely close) while at most one block of audio is held.
+    """
+
+    def __init__(self, settings: FbankSettings = FbankSettings(), device: str | torch.device = "cpu") -> None:
+        self.settings = settings
+        self.device = torch.device(device)
+        chunk = _CHUNK_FRAMES.get(self.device.type, _CHUNK_FRAMES["cpu"])
+        self.block = chunk * max(1, _STREAM_BLOCK_FRAMES // chunk)
+        self.samples = 0
+        self._pending = np.zeros(0, np.float32)
+
+    def push(self, audio: np.ndarray) -> np.ndarray:
+        """Frames that the audio so far completes, in whole blocks (often none: shape (0, mel))."""
+        self.samples += audio.size
+        self._pending = np.concatenate([self._pending, np.asarray(audio, np.float32)])
+        ready = n_frames(self._pending.size) // self.block * self.block
+        if not ready:
+            return self._empty()
+        out = self._features(self._pending[: (ready - 1) * HOP_LENGTH + FRAME_LENGTH])
+        self._pending = self._pending[ready * HOP_LENGTH :].copy()
+        return out
+
+    def finish(self) -> np.ndarray:
+        """The remaining frames (one padded frame when the whole audio is shorter than a frame)."""
+        pending, self._pending = self._pending, np.zeros(0, np.float32)
+        if self.samples < FRAME_LENGTH:
+            pending = np.pad(pending, (0, FRAME_LENGTH - pending.size))
+        return self._features(pending) if n_frames(pending.size) else self._empty()
+
+    def _features(self, audio: np.ndarray) -> np.ndarray:
+        return log_mel(audio, self.settings, self.device).cpu().numpy().astype(np.float16)
+
+    def _empty(self) -> np.ndarray:
+        return np.zeros((0, self.settings.num_mel_bins), np.float16)
+
+
 def pad_value(settings: FbankSettings = FbankSettings()) -> float:
     """Normalised value of the extractor's zero padding: (0 - mean) / (2 * std)."""
     return (0.0 - settings.mean) / (settings.std * 2)
@@ -192,15 +235,8 @@ def _load_audio(path: Path, min_samples: int) -> np.ndarray:
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)  # track ids may contain "/"
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npy.tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.save(stream, array)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temp, open(temp, "xb") as stream:  # creates sub-folders: track ids may contain "/"
+        np.save(stream, array)
 
 
 def _batches(lengths: dict[str, int], batch_size: int) -> list[list[str]]:

@@ -24,6 +24,7 @@ from transformers.utils import SAFE_WEIGHTS_NAME
 
 from .contracts import RUN_INFO
 from .features import FbankSettings
+from .files import share_like_umask
 from .labels import CLASSES, ID2LABEL, LABEL2ID
 
 HEAD_KEYS: tuple[str, ...] = ("classifier.dense.weight", "classifier.dense.bias")
@@ -152,6 +153,7 @@ def create_checkpoint(
     ASTFeatureExtractor(
         num_mel_bins=config.num_mel_bins, max_length=config.max_length, mean=settings.mean, std=settings.std
     ).save_pretrained(out_dir)
+    share_like_umask(out_dir)  # safetensors writes the weights 0600
 
 
 def load_for_finetuning(checkpoint: str | Path, *, attn_implementation: str = "sdpa") -> ASTForAudioClassification:

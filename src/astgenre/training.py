@@ -26,6 +26,7 @@ from .contracts import DEV_METRICS, HISTORY_COLUMNS, TRACKS_FILE
 from .data import EvaluationWindows, TrainingWindows, aggregate_tracks, load_split
 from .dataset import read_index
 from .features import FbankSettings
+from .files import share_like_umask
 from .labels import CLASSES, LABEL2ID
 from .metrics import track_metrics
 from .model import check_weights_equal, load_for_finetuning, load_weights_into, save_run_info, weights_file
@@ -209,6 +210,8 @@ class RunSpec:
     """A protocol's assignment (astgenre.protocols): train and select on its roles of ``fold``. None: the official
     split (train on training, select on development)."""
     fold: int = 0
+    decode_errors: Path | None = None
+    """The decode stage's decode_errors.tsv: the only tracks allowed to lack features (see data.load_split)."""
 
     _PATHS = ("index_path", "model_dir", "work_dir", "history_path", "summary_path")
 
@@ -219,6 +222,7 @@ class RunSpec:
             recipe=self.recipe.to_dict(),
             settings=asdict(self.settings),
             assignment=None if self.assignment is None else str(self.assignment),
+            decode_errors=None if self.decode_errors is None else str(self.decode_errors),
             **{name: str(values[name]) for name in self._PATHS},
         )
         return json.dumps(values, indent=2)
@@ -231,6 +235,7 @@ class RunSpec:
             recipe=Recipe.from_mapping(values["recipe"]),
             settings=FbankSettings(**values["settings"]),
             assignment=None if values.get("assignment") is None else Path(values["assignment"]),
+            decode_errors=None if values.get("decode_errors") is None else Path(values["decode_errors"]),
             **{name: Path(values[name]) for name in cls._PATHS},
         )
         return cls(**values)
@@ -253,12 +258,12 @@ def load_run_data(spec: RunSpec, window_frames: int) -> RunData:
     index = read_index(spec.index_path)
     dirs = list(spec.feature_dirs)
     if spec.assignment is None:
-        train_tracks, train_arrays = load_split(index, "training", dirs)
-        dev_tracks, dev_arrays = load_split(index, "development", dirs)
+        train_tracks, train_arrays = load_split(index, "training", dirs, spec.decode_errors)
+        dev_tracks, dev_arrays = load_split(index, "development", dirs, spec.decode_errors)
     else:
         roles = protocols.roles_of(protocols.read(spec.assignment), spec.fold)
-        train_tracks, train_arrays = load_split(index, "train", dirs, roles["train"])
-        dev_tracks, dev_arrays = load_split(index, "select", dirs, roles["select"])
+        train_tracks, train_arrays = load_split(index, "train", dirs, spec.decode_errors, roles["train"])
+        dev_tracks, dev_arrays = load_split(index, "select", dirs, spec.decode_errors, roles["select"])
     augment = None if recipe.specaugment is None else asdict(recipe.specaugment)
     train_set = TrainingWindows(
         train_tracks,
@@ -396,6 +401,7 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
     trainer.save_model(str(spec.model_dir))
     if not trainer.is_world_process_zero():
         return {}
+    share_like_umask(spec.model_dir)  # safetensors writes the weights 0600
     timing = {
         "resumed_from": Path(resume).name if resume else None,
         "train_seconds": round(time.time() - started, 2),

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from astgenre.config import (
     SCHEMA,
+    check_resource_rules,
     excerpt_key,
     load_study,
     protocol_runs,
@@ -90,6 +91,11 @@ def protocol_run_files(name):
     ]
 
 
+def variant_decode_errors(wildcards):
+    """The decode errors of the excerpt the run's variant decodes: the only tracks allowed to lack its features."""
+    return f"{RESULTS}/audio/{excerpt_key(variant_excerpt(CFG, wildcards.variant))}/decode_errors.tsv"
+
+
 def run_files(name):
     """One path per run of the grid, in RUNS order (e.g. run_files(HISTORY_FILE))."""
     return [f"{run_dir(variant, seed)}/{name}" for variant, seed in RUNS]
@@ -121,14 +127,31 @@ def checkpoint_name():
     return f"{RESULTS}/checkpoint" if CFG["model"].get("create") else CFG["model"]["checkpoint"]
 
 
+# Rules that take their resources from config `resources.<rule>`: those calling rule_resources (checked once all
+# rules are defined, by validate_resources).
+RESOURCE_RULES = set()
+
+
 def rule_resources(rule_name, **defaults):
     """Resources of a rule: config `resources.<rule>` over the defaults given here; `partition` becomes the SLURM
     executor's `slurm_partition` (local runs ignore it)."""
+    RESOURCE_RULES.add(rule_name)
     settings = {**defaults, **CFG["resources"].get(rule_name, {})}
     partition = settings.pop("partition", None)
     if partition:
         settings["slurm_partition"] = partition
     return settings
+
+
+def validate_resources():
+    """Every `resources.<rule>` of the config names a rule that reads it (a typo such as `trian` is an error).
+
+    Called from the Snakefile after the rule files are included, so that the rule names are known.
+    """
+    undefined = RESOURCE_RULES - {rule.name for rule in workflow.rules}
+    if undefined:
+        raise ValueError(f"rule_resources() was called with {sorted(undefined)}, which name no rule of the workflow")
+    check_resource_rules(CFG["resources"], RESOURCE_RULES)
 
 
 def all_outputs():

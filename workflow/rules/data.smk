@@ -39,7 +39,8 @@ rule fetch:
 
 rule extract:
     input:
-        archive=f"{RESULTS}/download/ismir04_genre.zip",
+        archive=rules.fetch.output.archive,
+        md5=rules.fetch.output.md5,
     output:
         root=directory(f"{RESULTS}/data"),
     log:
@@ -96,7 +97,8 @@ rule decode_errors:
     input:
         [f"{audio_dir(excerpt, shard)}.errors.tsv" for excerpt in EXCERPTS for shard in SHARDS],
     output:
-        f"{RESULTS}/decode_errors.tsv",
+        all=f"{RESULTS}/decode_errors.tsv",
+        excerpts=[f"{RESULTS}/audio/{excerpt}/decode_errors.tsv" for excerpt in EXCERPTS],
     log:
         f"{RESULTS}/logs/decode_errors.log",
     conda:

@@ -6,6 +6,8 @@ rule evaluate:
         model=f"{RUN}/{MODEL_DIR}",
         index=f"{RESULTS}/index.tsv",
         features=variant_features,
+        # The only tracks allowed to lack features: load_split refuses any other gap.
+        decode_errors=variant_decode_errors,
     output:
         **{f"predictions_{split}": f"{RUN}/{predictions_file(split)}" for split in EVALUATION_SPLITS},
         **{f"metrics_{split}": f"{RUN}/{metrics_file(split)}" for split in EVALUATION_SPLITS},

@@ -23,6 +23,7 @@ use rule train as train_protocol with:
         checkpoint_input,
         index=f"{RESULTS}/index.tsv",
         features=variant_features,
+        decode_errors=variant_decode_errors,
         assignment=f"{PROTOCOL}/assignment.tsv",
     output:
         model=directory(f"{PROTOCOL_RUN}/{MODEL_DIR}"),
@@ -44,6 +45,7 @@ use rule evaluate as evaluate_protocol with:
         model=f"{PROTOCOL_RUN}/{MODEL_DIR}",
         index=f"{RESULTS}/index.tsv",
         features=variant_features,
+        decode_errors=variant_decode_errors,
         assignment=f"{PROTOCOL}/assignment.tsv",
     output:
         **{f"predictions_{role}": f"{PROTOCOL_RUN}/{predictions_file(role)}" for role in EVALUATION_ROLES},

@@ -20,6 +20,8 @@ rule train:
         checkpoint_input,
         index=f"{RESULTS}/index.tsv",
         features=variant_features,
+        # The only tracks allowed to lack features: load_split refuses any other gap.
+        decode_errors=variant_decode_errors,
     output:
         model=directory(f"{RUN}/{MODEL_DIR}"),
         history=f"{RUN}/{HISTORY_FILE}",

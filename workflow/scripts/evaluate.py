@@ -25,4 +25,5 @@ for name in snakemake.params.splits:
         batch_size=snakemake.params.batch_size,
         device=snakemake.params.device,
         track_ids=None if roles is None else roles[name],
+        decode_errors=Path(snakemake.input.decode_errors),
     )

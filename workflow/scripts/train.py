@@ -23,6 +23,7 @@ spec = RunSpec(
     threads=snakemake.threads,
     assignment=Path(snakemake.input.assignment) if "assignment" in snakemake.input.keys() else None,
     fold=int(snakemake.wildcards.get("fold", 0)),
+    decode_errors=Path(snakemake.input.decode_errors),
 )
 gpus = int(snakemake.resources.get("gpu", 0))
 if gpus > 1:

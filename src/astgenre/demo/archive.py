@@ -8,12 +8,12 @@ import math
 import multiprocessing
 import os
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
 from astgenre.demo.layout import DELIBERATE_MISMATCH, TOP, class_counts, plan_tracks, tracklist_csv
 from astgenre.demo.sounds import track_mp3
+from astgenre.files import atomic_path
 from astgenre.labels import SPLITS
 
 logger = logging.getLogger(__name__)
@@ -104,10 +104,8 @@ def generate_corpus(
     signature = None if artist_signature_db is None else float(artist_signature_db)
     jobs = [(t.split, t.disk, t.label, t.style_key, t.folder, seed, float(seconds), signature) for t in tracks]
     dest_zip.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest_zip.name}.", suffix=".partial", dir=dest_zip.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle, zipfile.ZipFile(handle, "w") as archive:
+    with atomic_path(dest_zip, suffix=".partial") as tmp:
+        with open(tmp, "xb") as handle, zipfile.ZipFile(handle, "w") as archive:
             readme = _readme(scale, min_per_class, seconds, seed, counts, artists, signature)
             archive.writestr(_info("README.txt"), readme)
             for split in SPLITS:
@@ -119,10 +117,6 @@ def generate_corpus(
         with open(tmp, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 md5.update(block)
-        os.replace(tmp, dest_zip)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     logger.info(
         "wrote %s: %d tracks of %.1f s (%s per class per split), md5 %s",
         dest_zip,
