@@ -105,6 +105,57 @@ def test_every_run_saved_the_checkpoint_it_selected(demo):
             assert saved == pytest.approx(value, abs=1e-9), f"{run}: saved model {saved}, selected epoch {value}"
 
 
+def test_no_run_trains_or_selects_on_its_test_tracks(demo):
+    """From the files: each run's tracks.tsv (what it trained and selected on) against the tracks its predictions
+    test, for the official runs and every protocol run; artist-filtered folds share no artist between roles."""
+    results = demo / "results/demo"
+    index = pd.read_csv(results / "index.tsv", sep="\t", dtype=str).set_index("track_id")
+    runs = [(run, "evaluation") for run in (results / "runs").glob("*/seed*")]
+    runs += [(run, "test") for run in (results / "protocols").glob("*/fold*/*/seed*")]
+    assert {run.parts[-4] for run, role in runs if role == "test"} == {"literature", "artist_filtered"}
+    for run, test_name in runs:
+        used = pd.read_csv(run / "tracks.tsv", sep="\t", dtype=str)
+        tested = set(pd.read_csv(run / f"predictions_{test_name}.tsv", sep="\t", dtype=str)["track_id"])
+        trained = set(used.loc[used["role"] == "train", "track_id"])
+        selected = set(used.loc[used["role"] == "select", "track_id"])
+        assert trained and selected and tested, run
+        assert not tested & (trained | selected) and not trained & selected, run
+        if test_name == "evaluation":  # the official split
+            assert {index.loc[t, "split"] for t in trained} == {"training"}, run
+            assert {index.loc[t, "split"] for t in selected} == {"development"}, run
+        elif run.parts[-4] == "literature":
+            assert {index.loc[t, "split"] for t in tested} == {"development"}, run
+            assert {index.loc[t, "split"] for t in trained | selected} == {"training"}, run
+        else:
+            artists = {
+                name: {index.loc[t, "artist"] for t in ids}
+                for name, ids in (("train", trained), ("select", selected), ("test", tested))
+            }
+            assert not artists["test"] & (artists["train"] | artists["select"]), run
+            assert not artists["select"] & artists["train"], run
+            for ids in (trained, selected, tested):
+                assert {index.loc[t, "label"] for t in ids} == set(CLASSES), run
+    pooled = pd.concat(
+        pd.read_csv(run / "predictions_test.tsv", sep="\t", dtype=str).assign(seed=run.name)
+        for run, _ in runs
+        if run.parts[-4] == "artist_filtered"
+    )
+    for _, group in pooled.groupby("seed"):  # each seed tests every pooled track exactly once over its folds
+        assert group["track_id"].is_unique
+        assert set(group["track_id"]) == set(index.index[index["split"].isin(["training", "evaluation"])])
+
+
+def test_the_protocol_report_shows_every_protocol_and_the_artist_effect(demo):
+    report = demo / "results/demo/report"
+    table = pd.read_csv(report / "protocols.csv")
+    assert set(table["protocol"]) == {"official", "literature", "artist_filtered"}
+    effect = pd.read_csv(report / "artist_effect.csv")
+    assert list(effect["variant"]) == ["none"] and effect.loc[0, "n_tracks"] > 0
+    official = table[(table["protocol"] == "official") & (table["variant"] == "none")].iloc[0]
+    assert effect.loc[0, "official_accuracy"] == pytest.approx(official["accuracy_mean"])  # same tracks: the split
+    assert "artist effect" in (report / "protocols.md").read_text()
+
+
 def test_report(demo):
     report = demo / "results/demo/report"
     table = pd.read_csv(report / "table.csv")

@@ -60,12 +60,15 @@ def validate(config: Mapping[str, Any], schema_path: Path) -> None:
             else:
                 lines.append(f"  {key}: {error.message}")
         raise ConfigError("invalid configuration:\n" + "\n".join(lines))
-    for variant in config["grid"]["variants"]:
-        if variant not in config["variants"]:
-            raise ConfigError(
-                f"config key 'grid.variants': variant {variant!r} is not defined under 'variants' "
-                f"(defined: {', '.join(config['variants'])})"
-            )
+    lists = {"grid.variants": config["grid"]["variants"]}
+    lists.update({f"protocols.{name}.variants": p["variants"] for name, p in (config.get("protocols") or {}).items()})
+    for key, variants in lists.items():
+        for variant in variants:
+            if variant not in config["variants"]:
+                raise ConfigError(
+                    f"config key '{key}': variant {variant!r} is not defined under 'variants' "
+                    f"(defined: {', '.join(config['variants'])})"
+                )
     if config["dataset"]["url"] == "generated" and not config["dataset"].get("generate"):
         raise ConfigError("config key 'dataset.generate': required when dataset.url is 'generated'")
     model = config["model"]
@@ -245,6 +248,23 @@ def excerpt_key(excerpt: Mapping[str, Any]) -> str:
     return f"{start_part}_{'whole' if duration is None else f'{float(duration):g}s'}"
 
 
+def study_variants(config: Mapping[str, Any]) -> list[str]:
+    """Every variant some run of the study uses: the grid's, then the protocols' (first appearance order)."""
+    protocols = (config.get("protocols") or {}).values()
+    return list(dict.fromkeys([*config["grid"]["variants"], *(v for p in protocols for v in p["variants"])]))
+
+
+def protocol_runs(config: Mapping[str, Any]) -> list[tuple[str, int, str, int]]:
+    """(protocol, fold, variant, seed) of every run beyond the official grid."""
+    return [
+        (name, fold, variant, seed)
+        for name, settings in (config.get("protocols") or {}).items()
+        for fold in range(settings.get("folds", 1))
+        for variant in settings["variants"]
+        for seed in settings["seeds"]
+    ]
+
+
 def study_excerpts(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every distinct excerpt the grid's variants need, by key: each is decoded and featurised once."""
-    return {excerpt_key(e): e for e in (variant_excerpt(config, v) for v in config["grid"]["variants"])}
+    """Every distinct excerpt the study's variants need, by key: each is decoded and featurised once."""
+    return {excerpt_key(e): e for e in (variant_excerpt(config, v) for v in study_variants(config))}

@@ -12,6 +12,10 @@ from .labels import CLASSES
 EVALUATION_SPLITS: tuple[str, ...] = ("development", "evaluation")
 """The splits every run is evaluated on (development also selects; evaluation is held out)."""
 
+EVALUATION_ROLES: tuple[str, ...] = ("select", "test")
+"""What a protocol run is evaluated on (astgenre.protocols): the tracks that selected its checkpoint and its test
+tracks. Official runs name their files by split (development, evaluation), protocol runs by role."""
+
 DEV_METRICS: tuple[str, ...] = ("accuracy", "macro_f1", "balanced_accuracy", "weighted_f1")
 """Development metrics logged every epoch; a recipe's select_metric is one of them."""
 
@@ -34,6 +38,8 @@ RUN_DIR = "runs/{variant}/seed{seed}"
 MODEL_DIR = "model"
 HISTORY_FILE = "history.tsv"
 TRAIN_SUMMARY_FILE = "train_summary.json"
+TRACKS_FILE = "tracks.tsv"
+"""The tracks a run trained on and selected its checkpoint on (columns track_id, role: train or select)."""
 RUN_INFO = "astgenre.json"
 """File saved beside a fine-tuned model: feature settings, window length and hop, aggregation, labels."""
 BEST_RUN = "best_run.json"

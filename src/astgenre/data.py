@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -81,17 +81,20 @@ def load_split(
     split: str,
     feature_dirs: Iterable[Path],
     decode_errors: Path | str | None = None,
+    track_ids: Collection[str] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Tracks of one split that have features, and their (frames, mel) arrays, memory-mapped and checked.
 
     Every track of the split must have a valid feature file (see :func:`open_features`; all with the same number of
     mel bins) or a row in ``decode_errors`` (the decode stage's decode_errors.tsv): those are left out with a warning.
     Anything else (a feature file deleted, truncated or NaN-filled after the features stage, or stale features of a
-    track that now fails to decode) raises FeatureProblem naming each file and the remedy.
+    track that now fails to decode) raises FeatureProblem naming each file and the remedy. With track_ids, the
+    tracks are those of the index with these ids (a protocol's role, named by ``split``), in the index's order.
     """
     files = find_features(feature_dirs)
     failed = read_decode_errors(decode_errors) if decode_errors is not None else {}
-    tracks = index[index["split"] == split].reset_index(drop=True)
+    chosen = index["split"] == split if track_ids is None else index["track_id"].isin(set(track_ids))
+    tracks = index[chosen].reset_index(drop=True)
     if tracks.empty:
         raise ValueError(f"the index has no track in split {split!r}")
     where = ", ".join(str(Path(d)) for d in feature_dirs) or "(no feature folder)"

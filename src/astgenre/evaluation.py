@@ -65,8 +65,10 @@ def evaluate_run(
     batch_size: int = 32,
     device: str = "auto",
     decode_errors: Path | None = None,
+    track_ids: Sequence[str] | None = None,
 ) -> dict:
-    """Predict every track of a split with a fine-tuned model; write predictions (TSV) and metrics (JSON).
+    """Predict every track of a split (or, with track_ids, of a protocol's role named ``split``) with a fine-tuned
+    model; write predictions (TSV) and metrics (JSON, whose ``split`` is that name).
 
     ``decode_errors``: the decode stage's decode_errors.tsv, listing the only tracks allowed to lack features.
     """
@@ -74,7 +76,7 @@ def evaluate_run(
     model, info = load_classifier(model_dir, torch_device)
     settings = FbankSettings(**info["features"])
     index = read_index(index_path)
-    tracks, arrays = load_split(index, split, list(feature_dirs), decode_errors)
+    tracks, arrays = load_split(index, split, list(feature_dirs), decode_errors, track_ids)
     windows = EvaluationWindows(
         list(tracks["track_id"]),
         arrays,

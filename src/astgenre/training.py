@@ -21,7 +21,8 @@ from torch.utils.data import WeightedRandomSampler
 from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from .contracts import DEV_METRICS, HISTORY_COLUMNS
+from . import protocols
+from .contracts import DEV_METRICS, HISTORY_COLUMNS, TRACKS_FILE
 from .data import EvaluationWindows, TrainingWindows, aggregate_tracks, load_split
 from .dataset import read_index
 from .features import FbankSettings
@@ -205,6 +206,10 @@ class RunSpec:
     settings: FbankSettings = FbankSettings()
     threads: int | None = None
     progress: bool = False
+    assignment: Path | None = None
+    """A protocol's assignment (astgenre.protocols): train and select on its roles of ``fold``. None: the official
+    split (train on training, select on development)."""
+    fold: int = 0
     decode_errors: Path | None = None
     """The decode stage's decode_errors.tsv: the only tracks allowed to lack features (see data.load_split)."""
 
@@ -216,6 +221,7 @@ class RunSpec:
             feature_dirs=[str(p) for p in self.feature_dirs],
             recipe=self.recipe.to_dict(),
             settings=asdict(self.settings),
+            assignment=None if self.assignment is None else str(self.assignment),
             decode_errors=None if self.decode_errors is None else str(self.decode_errors),
             **{name: str(values[name]) for name in self._PATHS},
         )
@@ -228,6 +234,7 @@ class RunSpec:
             feature_dirs=tuple(Path(p) for p in values["feature_dirs"]),
             recipe=Recipe.from_mapping(values["recipe"]),
             settings=FbankSettings(**values["settings"]),
+            assignment=None if values.get("assignment") is None else Path(values["assignment"]),
             decode_errors=None if values.get("decode_errors") is None else Path(values["decode_errors"]),
             **{name: Path(values[name]) for name in cls._PATHS},
         )
@@ -245,11 +252,18 @@ class RunData:
 
 
 def load_run_data(spec: RunSpec, window_frames: int) -> RunData:
-    """Training and development windows of the run (never the evaluation split)."""
+    """Training and selection windows of the run (never its test tracks): the training and development splits, or
+    the train and select roles of the run's protocol fold."""
     recipe = spec.recipe
     index = read_index(spec.index_path)
-    train_tracks, train_arrays = load_split(index, "training", list(spec.feature_dirs), spec.decode_errors)
-    dev_tracks, dev_arrays = load_split(index, "development", list(spec.feature_dirs), spec.decode_errors)
+    dirs = list(spec.feature_dirs)
+    if spec.assignment is None:
+        train_tracks, train_arrays = load_split(index, "training", dirs, spec.decode_errors)
+        dev_tracks, dev_arrays = load_split(index, "development", dirs, spec.decode_errors)
+    else:
+        roles = protocols.roles_of(protocols.read(spec.assignment), spec.fold)
+        train_tracks, train_arrays = load_split(index, "train", dirs, spec.decode_errors, roles["train"])
+        dev_tracks, dev_arrays = load_split(index, "select", dirs, spec.decode_errors, roles["select"])
     augment = None if recipe.specaugment is None else asdict(recipe.specaugment)
     train_set = TrainingWindows(
         train_tracks,
@@ -393,16 +407,24 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
         "train_seconds": round(time.time() - started, 2),
         "train_samples_per_second": result.metrics.get("train_samples_per_second"),
     }
-    summary = write_run_outputs(spec, trainer, selected, timing)
+    summary = write_run_outputs(spec, trainer, data, selected, timing)
     shutil.rmtree(spec.work_dir, ignore_errors=True)
     return summary
 
 
 def write_run_outputs(
-    spec: RunSpec, trainer: WindowTrainer, selected: dict[str, Any], timing: dict[str, Any]
+    spec: RunSpec, trainer: WindowTrainer, data: RunData, selected: dict[str, Any], timing: dict[str, Any]
 ) -> dict[str, Any]:
-    """Check the saved model against memory, then write its run info, history.tsv and train_summary.json."""
+    """Check the saved model against memory, then write its run info, history.tsv, train_summary.json and the
+    tracks it trained and selected on (beside the summary, TRACKS_FILE)."""
     state, recipe = trainer.state, spec.recipe
+    tracks = pd.DataFrame(
+        {
+            "track_id": [*data.train_set.track_ids, *data.dev_tracks["track_id"]],
+            "role": ["train"] * len(data.train_set.track_ids) + ["select"] * len(data.dev_tracks),
+        }
+    )
+    tracks.to_csv(Path(spec.summary_path).with_name(TRACKS_FILE), sep="\t", index=False)
     check_weights_equal(trainer.model, weights_file(spec.model_dir))
     save_run_info(
         spec.model_dir,

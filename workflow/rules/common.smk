@@ -7,22 +7,27 @@ from astgenre.config import (
     check_resource_rules,
     excerpt_key,
     load_study,
+    protocol_runs,
     study_excerpts,
+    study_variants,
     variant_excerpt,
     variant_training,
 )
 import astgenre.report
 from astgenre.contracts import (
+    EVALUATION_ROLES,
     EVALUATION_SPLITS,
     HISTORY_FILE,
     MODEL_DIR,
     RUN_DIR,
+    TRACKS_FILE,
     TRAIN_SUMMARY_FILE,
     metrics_file,
     predictions_file,
 )
 from astgenre.recipe import Recipe
 from astgenre.report import REPORT_CAPTIONS, REPORT_FILES
+from astgenre.report.protocols import PROTOCOL_REPORT_FILES
 
 CFG = load_study(config, schema_path=Path(workflow.basedir) / SCHEMA)
 STUDY = CFG["study"]
@@ -31,12 +36,18 @@ SHARDS = list(range(CFG["audio"]["shards"]))
 VARIANTS = CFG["grid"]["variants"]
 SEEDS = CFG["grid"]["seeds"]
 RUNS = [(variant, seed) for variant in VARIANTS for seed in SEEDS]
+# Runs of the protocols beyond the official split: (protocol, fold, variant, seed).
+PROTOCOL_RUNS = protocol_runs(CFG)
+PROTOCOLS = list(dict.fromkeys(protocol for protocol, *_ in PROTOCOL_RUNS))
 # Every distinct excerpt {start, duration} the variants need, by folder name: decoded and featurised once each.
 EXCERPTS = study_excerpts(CFG)
 # A run's folder (variant and seed wildcards); file names inside it come from astgenre.contracts.
 RUN = f"{RESULTS}/{RUN_DIR}"
+# A protocol's folder (its assignment), and a protocol run's folder (protocol, fold, variant and seed wildcards).
+PROTOCOL = f"{RESULTS}/protocols/{{protocol}}"
+PROTOCOL_RUN = f"{PROTOCOL}/fold{{fold}}/{{variant}}/seed{{seed}}"
 # Each variant's typed recipe, built and checked once here: a bad recipe stops the workflow before any job.
-RECIPES = {variant: Recipe.from_mapping(variant_training(CFG, variant)) for variant in VARIANTS}
+RECIPES = {variant: Recipe.from_mapping(variant_training(CFG, variant)) for variant in study_variants(CFG)}
 # The filterbank settings every feature, checkpoint and model shares.
 FBANK = {key: CFG["features"][key] for key in ("num_mel_bins", "mean", "std")}
 ENV = "../envs/astgenre.yaml"
@@ -48,7 +59,9 @@ REPORT_CODE = sorted(str(path) for path in Path(astgenre.report.__file__).parent
 wildcard_constraints:
     shard=r"\d+",
     seed=r"\d+",
-    variant="|".join(VARIANTS),
+    variant="|".join(study_variants(CFG)),
+    protocol="|".join(PROTOCOLS) or "official",
+    fold=r"\d+",
     excerpt="|".join(re.escape(key) for key in EXCERPTS),
 
 
@@ -68,6 +81,14 @@ def variant_features(wildcards):
     """The feature shards of the excerpt the run's variant decodes."""
     excerpt = excerpt_key(variant_excerpt(CFG, wildcards.variant))
     return [feature_dir(excerpt, shard) for shard in SHARDS]
+
+
+def protocol_run_files(name):
+    """One path per protocol run, in PROTOCOL_RUNS order."""
+    return [
+        f"{PROTOCOL_RUN.format(protocol=protocol, fold=fold, variant=variant, seed=seed)}/{name}"
+        for protocol, fold, variant, seed in PROTOCOL_RUNS
+    ]
 
 
 def variant_decode_errors(wildcards):
@@ -138,8 +159,14 @@ def all_outputs():
         f"{RESULTS}/index.tsv",
         f"{RESULTS}/decode_errors.tsv",
         *report_outputs(),
+        *protocol_report_outputs(),
         f"{RESULTS}/best_model",
     ]
+
+
+def protocol_report_outputs():
+    """The protocol report, when the study runs protocols beyond the official split."""
+    return [f"{RESULTS}/report/{name}" for name in PROTOCOL_REPORT_FILES.values()] if PROTOCOL_RUNS else []
 
 
 def report_outputs():

@@ -26,6 +26,7 @@ rule train:
         model=directory(f"{RUN}/{MODEL_DIR}"),
         history=f"{RUN}/{HISTORY_FILE}",
         summary=f"{RUN}/{TRAIN_SUMMARY_FILE}",
+        tracks=f"{RUN}/{TRACKS_FILE}",
     log:
         f"{RESULTS}/logs/train/{{variant}}/seed{{seed}}.log",
     conda:

@@ -21,6 +21,8 @@ spec = RunSpec(
     variant=snakemake.wildcards.variant,
     settings=FbankSettings(**snakemake.params.settings),
     threads=snakemake.threads,
+    assignment=Path(snakemake.input.assignment) if "assignment" in snakemake.input.keys() else None,
+    fold=int(snakemake.wildcards.get("fold", 0)),
     decode_errors=Path(snakemake.input.decode_errors),
 )
 gpus = int(snakemake.resources.get("gpu", 0))

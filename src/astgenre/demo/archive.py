@@ -49,20 +49,41 @@ def _info(name: str) -> zipfile.ZipInfo:
     return info
 
 
-def _readme(scale: float, min_per_class: int, seconds: float, seed: int, counts: dict[str, int]) -> bytes:
+def _readme(
+    scale: float,
+    min_per_class: int,
+    seconds: float,
+    seed: int,
+    counts: dict[str, int],
+    min_artists: int = 1,
+    signature_db: float | None = None,
+) -> bytes:
     return (
         "Synthetic demo corpus of the astgenre project (astgenre.demo.generate_corpus), shaped like the ISMIR2004\n"
         "Genre archive (Zenodo record 1302992). The audio is synthesised, not music of the real dataset.\n"
         f"scale={scale} min_per_class={min_per_class} seconds={seconds} seed={seed}\n"
+        f"min_artists_per_class={min_artists} artist_signature_db={signature_db}\n"
         f"tracks per class in each split: {counts}\n"
         f"deliberate tracklist/disk mismatch (training): {DELIBERATE_MISMATCH[0]!r} is {DELIBERATE_MISMATCH[1]!r}\n"
     ).encode()
 
 
 def generate_corpus(
-    dest_zip: Path, *, scale: float = 0.1, min_per_class: int = 4, seconds: float = 8.0, seed: int = 0
+    dest_zip: Path,
+    *,
+    scale: float = 0.1,
+    min_per_class: int = 4,
+    seconds: float = 8.0,
+    seed: int = 0,
+    min_artists_per_class: int = 1,
+    artist_signature_db: float | None = None,
 ) -> str:
-    """Write the demo archive to dest_zip (atomically) and return its md5 hex digest."""
+    """Write the demo archive to dest_zip (atomically) and return its md5 hex digest.
+
+    min_artists_per_class: each class's named tracks come from at least this many artists (artist-disjoint folds
+    need several). artist_signature_db: give every artist a signature tone at this level relative to the music
+    (None: no signature), so that recognising artists pays off where they are shared between splits.
+    """
     dest_zip = Path(dest_zip)
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale <= 1 or math.isnan(scale):
         raise ValueError(f"generate_corpus: scale must be in (0, 1] (share of the real track counts), got {scale!r}")
@@ -72,13 +93,21 @@ def generate_corpus(
         raise ValueError(f"generate_corpus: seconds must be between 0.5 and 120 (track length), got {seconds!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"generate_corpus: seed must be a non-negative integer, got {seed!r}")
-    tracks = plan_tracks(float(scale), min_per_class, seed)
+    artists = min_artists_per_class
+    if isinstance(artists, bool) or not isinstance(artists, int) or artists < 1:
+        raise ValueError(f"generate_corpus: min_artists_per_class must be an integer >= 1, got {artists!r}")
+    level = artist_signature_db
+    if level is not None and (isinstance(level, bool) or not -60 <= float(level) <= 20):
+        raise ValueError(f"generate_corpus: artist_signature_db must be in [-60, 20] dB or null, got {level!r}")
+    tracks = plan_tracks(float(scale), min_per_class, seed, min_artists_per_class)
     counts = class_counts(float(scale), min_per_class)
-    jobs = [(t.split, t.disk, t.label, t.style_key, t.folder, seed, float(seconds)) for t in tracks]
+    signature = None if artist_signature_db is None else float(artist_signature_db)
+    jobs = [(t.split, t.disk, t.label, t.style_key, t.folder, seed, float(seconds), signature) for t in tracks]
     dest_zip.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(dest_zip, suffix=".partial") as tmp:
         with open(tmp, "xb") as handle, zipfile.ZipFile(handle, "w") as archive:
-            archive.writestr(_info("README.txt"), _readme(scale, min_per_class, seconds, seed, counts))
+            readme = _readme(scale, min_per_class, seconds, seed, counts, artists, signature)
+            archive.writestr(_info("README.txt"), readme)
             for split in SPLITS:
                 rows = [t for t in tracks if t.split == split]
                 archive.writestr(_info(f"metadata/{split}/tracklist.csv"), tracklist_csv(rows))

@@ -144,8 +144,9 @@ def _folder_for(rng: np.random.Generator, label: str) -> str:
     return str(rng.choice(names, p=np.asarray(weights) / sum(weights)))
 
 
-def _plan_named(rng, label: str, n: int, used_artists: set[str]) -> tuple[list[Track], list[tuple[str, str]]]:
-    """Training and evaluation tracks of one class, sharing artists and albums; and the (style_key, folder) list."""
+def _plan_named(rng, label: str, n: int, used_artists: set[str], cap: int) -> tuple[list[Track], list[tuple[str, str]]]:
+    """Training and evaluation tracks of one class, sharing artists and albums, at most `cap` tracks per artist;
+    and the (style_key, folder) list."""
     need = {split: n for split in _NAMED_SPLITS}
     tracks: list[Track] = []
     artists: list[tuple[str, str]] = []
@@ -157,8 +158,9 @@ def _plan_named(rng, label: str, n: int, used_artists: set[str]) -> tuple[list[T
         style_key = f"{label}/{artist}"
         artists.append((style_key, folder))
         used_albums: set[str] = set()
+        room = cap
         for _ in range(1 if first else rng.integers(1, 4)):
-            if not any(need.values()):
+            if not any(need.values()) or room <= 0:
                 break
             if first:  # the rarer folder (punk/, pop/) always appears in both named splits
                 take = {split: 1 for split in _NAMED_SPLITS}
@@ -166,7 +168,10 @@ def _plan_named(rng, label: str, n: int, used_artists: set[str]) -> tuple[list[T
                 take = {split: min(need[split], int(rng.integers(0, 5))) for split in _NAMED_SPLITS}
                 if not any(take.values()):
                     take[max(need, key=need.get)] = 1
+                while sum(take.values()) > room:  # the artist's share of the class is capped
+                    take[max(take, key=take.get)] -= 1
             size = sum(take.values())
+            room -= size
             album = _unique(lambda: _phrase(rng, 1, 4, quirks=True), used_albums)
             numbers = np.sort(rng.choice(np.arange(1, size + int(rng.integers(1, 12))), size, replace=False))
             used_titles: set[str] = set()
@@ -229,15 +234,17 @@ def _with_mismatch(tracks: list[Track]) -> list[Track]:
     return tracks
 
 
-def plan_tracks(scale: float, min_per_class: int, seed: int) -> list[Track]:
-    """Every track of the corpus, in tracklist order within each split."""
+def plan_tracks(scale: float, min_per_class: int, seed: int, min_artists: int = 1) -> list[Track]:
+    """Every track of the corpus, in tracklist order within each split; each class's training and evaluation tracks
+    come from at least `min_artists` artists (an artist holds at most 2n / min_artists of its 2n named tracks)."""
     counts = class_counts(scale, min_per_class)
     used_artists: set[str] = set()
     named: list[Track] = []
     development: list[list[list[Track]]] = []
     for c_index, label in enumerate(CLASSES):
         rng = np.random.default_rng([seed, 1, c_index])
-        tracks, artists = _plan_named(rng, label, counts[label], used_artists)
+        cap = math.ceil(2 * counts[label] / min_artists) if min_artists > 1 else 2 * counts[label]
+        tracks, artists = _plan_named(rng, label, counts[label], used_artists, max(2, cap))
         named += tracks
         development += _plan_development(rng, label, counts[label], artists)
     named = _with_mismatch(named)

@@ -192,6 +192,7 @@ class Style:
     timbre: int  # genre-specific instrument choice
     wet: float  # reverb amount, 0..1
     sub: str  # audio folder (punk vs metal, pop vs rock); "" when unknown
+    signature: float = 0.0  # Hz of the artist's signature drone (a steady tone of this artist only)
 
 
 def _tempo(rng, style: Style, lo: float, hi: float) -> float:
@@ -587,10 +588,22 @@ def _reverb(mix: np.ndarray, rng, sr: int, wet: float, seconds: float) -> np.nda
     return out
 
 
-def _render(label: str, style: Style, rng, sr: int, n: int) -> np.ndarray:
-    """Stereo float32 (2, n) audio of one track, mastered (reverb, fades, loudness, noise floor)."""
+def _signature(style: Style, sr: int, n: int) -> np.ndarray:
+    """The artist's signature: a steady tone at the artist's own frequency with a slow vibrato, the same on every
+    track of the artist and unrelated to the genre (what a model may learn to recognise instead of the genre)."""
+    t = np.arange(n) / sr
+    phase = 2 * np.pi * style.signature * t + 0.8 * np.sin(2 * np.pi * 0.7 * t)
+    return np.tile(np.sin(phase), (2, 1))
+
+
+def _render(label: str, style: Style, rng, sr: int, n: int, signature_db: float | None = None) -> np.ndarray:
+    """Stereo float32 (2, n) audio of one track, mastered (reverb, fades, loudness, noise floor); with
+    signature_db, the artist's signature tone at that level (dB) relative to the music's RMS."""
     render, wet_range, length_range = _RENDERERS[label]
     mix = render(rng, style, sr, n)
+    if signature_db is not None and style.signature < sr / 2:
+        rms = float(np.sqrt(np.mean(mix**2))) or 1e-3
+        mix = mix + rms * 10 ** (signature_db / 20) * np.sqrt(2) * _signature(style, sr, n)
     wet = wet_range[0] + style.wet * (wet_range[1] - wet_range[0])
     mix = _reverb(mix, rng, sr, wet, rng.uniform(*length_range))
     mix *= _env(n, sr, 0.01, 0.05)
@@ -608,6 +621,7 @@ def _style(seed: int, style_key: str, sub: str) -> Style:
         int(rng.integers(0, 5)),
         float(rng.random()),
         sub,
+        float(np.exp(rng.uniform(np.log(300.0), np.log(3000.0)))),  # drawn last: the draws before are unchanged
     )
 
 
@@ -628,15 +642,15 @@ def encode_mp3(audio: np.ndarray, sr: int, bitrate: int) -> bytes:
     return buf.getvalue()
 
 
-def track_mp3(job: tuple[str, str, str, str, str, int, float]) -> bytes:
+def track_mp3(job: tuple[str, str, str, str, str, int, float, float | None]) -> bytes:
     """Synthesise and encode one track; everything random comes from (seed, track path)."""
-    split, disk, label, style_key, sub, seed, seconds = job
+    split, disk, label, style_key, sub, seed, seconds, signature_db = job
     rng = np.random.default_rng([seed, 4, zlib.crc32(f"{split}/{disk}".encode())])
     sr = int(rng.choice([44100, 22050], p=[0.8, 0.2]))
     channels = 2 if rng.random() < 0.85 else 1
     bitrate = int(rng.choice([64000, 96000, 128000] if sr == 22050 else [96000, 128000, 128000, 160000, 192000]))
     n = max(1, int(round(seconds * sr)))
-    audio = _render(label, _style(seed, style_key, sub), rng, sr, n)
+    audio = _render(label, _style(seed, style_key, sub), rng, sr, n, signature_db)
     if channels == 1:
         audio = audio.mean(axis=0, keepdims=True)
     return encode_mp3(audio, sr, bitrate)

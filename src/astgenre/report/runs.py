@@ -93,8 +93,9 @@ def validate_runs(runs: pd.DataFrame) -> pd.DataFrame:
     return runs.reset_index(drop=True)
 
 
-def read_predictions(path: Path, split: str) -> pd.DataFrame:
-    """One predictions TSV, checked: columns, split, labels in CLASSES, probabilities summing to 1."""
+def read_predictions(path: Path, split: str | None) -> pd.DataFrame:
+    """One predictions TSV, checked: columns, split (when given; a protocol role's file mixes splits), labels in
+    CLASSES, probabilities summing to 1."""
     path = Path(path)
     frame = _read_tsv(path)
     missing = [c for c in PREDICTION_COLUMNS if c not in frame.columns]
@@ -103,9 +104,10 @@ def read_predictions(path: Path, split: str) -> pd.DataFrame:
     if frame.empty:
         raise ValueError(f"{path}: no tracks")
     frame["track_id"] = frame["track_id"].astype(str)
-    other_splits = sorted(set(frame["split"].astype(str)) - {split})
-    if other_splits:
-        raise ValueError(f"{path}: expected only split {split!r}, found {other_splits}")
+    if split is not None:
+        other_splits = sorted(set(frame["split"].astype(str)) - {split})
+        if other_splits:
+            raise ValueError(f"{path}: expected only split {split!r}, found {other_splits}")
     for column in ("label", "predicted"):
         unknown = sorted(set(frame[column].astype(str)) - set(CLASSES))
         if unknown:

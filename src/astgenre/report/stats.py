@@ -71,6 +71,21 @@ def describe(values: Sequence[float], confidence: float = 0.95) -> dict[str, flo
     }
 
 
+def proportion_summary(values: Sequence[float], confidence: float = 0.95) -> dict[str, float | bool]:
+    """describe() of a proportion over seeds, its t-interval clipped to [0, 1] with ``ci_clipped`` saying whether a
+    bound was cut, and ``few_seeds`` when fewer than MIN_SEEDS values make the interval uninformative."""
+    x = np.asarray([v for v in values if not math.isnan(v)], dtype=float)
+    if x.size == 0:
+        nan = math.nan
+        return {"n": 0, "mean": nan, "std": nan, "ci_low": nan, "ci_high": nan, "ci_clipped": False, "few_seeds": True}
+    summary: dict = describe(x, confidence)
+    low, high = summary["ci_low"], summary["ci_high"]
+    summary["ci_clipped"] = bool(low < 0 or high > 1)  # False for NaN bounds
+    summary["ci_low"], summary["ci_high"] = (float(v) for v in np.clip([low, high], 0.0, 1.0))
+    summary["few_seeds"] = x.size < MIN_SEEDS
+    return summary
+
+
 def bootstrap_ci(
     labels: Sequence[str],
     predicted: Sequence[str],

@@ -26,11 +26,11 @@ from astgenre.report.stats import (
     WILCOXON_TEST,
     TestResult,
     bootstrap_ci,
-    describe,
     equality_tolerance,
     mcnemar_exact,
     paired_permutation_test,
     paired_seed_tests,
+    proportion_summary,
     wilcoxon_floor,
 )
 
@@ -113,15 +113,8 @@ def variant_table(
                     int(values.isna().sum()),
                 )
                 values = values.dropna()
-            summary = (
-                describe(values, confidence)
-                if len(values)
-                else dict.fromkeys(("mean", "std", "ci_low", "ci_high"), math.nan)
-            )
             # every metric here is a proportion: a t-interval reaching past [0, 1] is clipped to it, and marked
-            low, high = summary["ci_low"], summary["ci_high"]
-            summary["ci_clipped"] = bool(low < 0 or high > 1)  # False for NaN bounds
-            summary["ci_low"], summary["ci_high"] = np.clip([low, high], 0.0, 1.0)
+            summary = proportion_summary(values, confidence)
             for key in ("mean", "std", "ci_low", "ci_high", "ci_clipped"):
                 row[f"eval_{name}_{key}"] = summary[key]
         for name in BOOTSTRAP_METRICS:
