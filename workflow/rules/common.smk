@@ -4,7 +4,9 @@ from pathlib import Path
 
 from astgenre.config import excerpt_key, load_study, study_excerpts, variant_excerpt, variant_training
 import astgenre.report
-from astgenre.report import REPORT_CAPTIONS, REPORT_FILES
+from astgenre.report import BASELINE_VARIANT, PAPER_DIR, REPLICA_VARIANT, REPORT_CAPTIONS, REPORT_FILES
+from astgenre.report.numbers import CSV_FILES
+from astgenre.report.paper import PAPER_FIGURES, bundle_files, paper_files
 
 CFG = load_study(
     config,
@@ -21,6 +23,8 @@ RUNS = [(variant, seed) for variant in VARIANTS for seed in SEEDS]
 # Every distinct excerpt {start, duration} the variants need, by folder name: decoded and featurised once each.
 EXCERPTS = study_excerpts(CFG)
 EVAL_SPLITS = ["development", "evaluation"]
+# Formats of the paper figures (the report's own PNGs are always drawn).
+FORMATS = CFG["report"]["formats"]
 ENV = "../envs/astgenre.yaml"
 REPORT_CATEGORIES = {"csv": "Tables", "md": "Tables", "png": "Figures"}
 # The report package's own modules are inputs of the report rule: editing plotting code reruns the report alone.
@@ -98,9 +102,30 @@ def all_outputs():
         f"{RESULTS}/index.tsv",
         f"{RESULTS}/decode_errors.tsv",
         *report_outputs(),
+        *paper_outputs().values(),
         f"{RESULTS}/best_model",
     ]
 
 
 def report_outputs():
     return [f"{RESULTS}/report/{name}" for name in REPORT_FILES.values()]
+
+
+def report_paper_outputs():
+    """The paper versions of the report's figures and tables (output name -> path), drawn by the report rule."""
+    return {name: f"{RESULTS}/report/{PAPER_DIR}/{relative}" for name, relative in paper_files(FORMATS).items()}
+
+
+def report_tables():
+    """The report's CSV files numbers.tex is read from."""
+    return [f"{RESULTS}/report/{name}" for name in CSV_FILES]
+
+
+def figure_captions():
+    """The HTML report's caption of each paper figure, in PAPER_FIGURES order (preview.tex uses them)."""
+    return [workflow.source_path(f"../report/{REPORT_CAPTIONS[name]}") for name in PAPER_FIGURES]
+
+
+def paper_outputs():
+    """The paper bundle (output name -> path): figures, tables, numbers.tex and preview.tex."""
+    return {name: f"{RESULTS}/paper/{relative}" for name, relative in bundle_files(FORMATS).items()}

@@ -1,4 +1,5 @@
-# Report: tables and figures over all runs; rerun alone with `--forcerun report`.
+# Report: tables and figures over all runs, and their paper versions in report/paper/; rerun alone with
+# `--forcerun report`.
 rule report:
     input:
         predictions_development=run_files("predictions_development.tsv"),
@@ -19,6 +20,7 @@ rule report:
             )
             for key, name in REPORT_FILES.items()
         },
+        **report_paper_outputs(),
     log:
         f"{RESULTS}/logs/report.log",
     conda:
@@ -28,5 +30,6 @@ rule report:
     params:
         variants=[variant for variant, _ in RUNS],
         seeds=[seed for _, seed in RUNS],
+        formats=FORMATS,
     script:
         "../scripts/report.py"
