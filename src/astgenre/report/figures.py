@@ -110,10 +110,10 @@ def confusion_figure(
     n_rows, n_cols = _grid(len(variants), 3)
     screen = (4.6 * n_cols + (0.8 if normalized else 0), 4.3 * n_rows + 0.4)
     paper_width = COLUMN_WIDTH if n_cols == 1 else FULL_WIDTH
-    side = (paper_width - 0.9 - (0.6 if normalized else 0)) / n_cols  # one square panel, tick labels aside
+    side = (paper_width - 0.9 - (0.6 if normalized else 0)) / n_cols  # a square panel beside the labels (and bar)
     joiner = "\n" if profile.paper else " "
     with style(profile):
-        fig = Figure(figsize=profile.size(screen, (paper_width, n_rows * (side + 0.75) + 0.1)), layout="constrained")
+        fig = Figure(figsize=profile.size(screen, (paper_width, n_rows * (side + 1.0) + 0.1)), layout="constrained")
         axes = np.atleast_1d(fig.subplots(n_rows, n_cols, squeeze=False)).ravel()
         image = None
         for i, (ax, variant) in enumerate(zip(axes, variants, strict=False)):
@@ -157,7 +157,10 @@ def confusion_figure(
         kind = "rows normalised: recall on the diagonal" if normalized else "track counts"
         _title(fig, f"Confusion matrices, evaluation split,\npooled over seeds ({kind})", profile)
         if normalized and image is not None:
-            fig.colorbar(image, ax=axes[: len(variants)].tolist(), shrink=0.8, label="fraction of the true class")
+            bar = fig.colorbar(image, ax=axes[: len(variants)].tolist(), shrink=0.8, label="fraction of the true class")
+            if profile.paper:  # matplotlib rasterises a long colour bar: print keeps it vector, without seams
+                bar.solids.set_rasterized(False)
+                bar.solids.set_edgecolor("face")
         return save(fig, path, profile)
 
 

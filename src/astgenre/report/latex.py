@@ -47,9 +47,9 @@ _CHARACTERS = {
 }
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 _NUMBER = re.compile(r"(?<![\w.])([+-]?\d+(?:\.\d+)?)(?![\w.])")
-_BREAK = re.compile(r" (?=\[)| (?=\(Holm )|(?<=;) |(?<=\(clipped\),) ")
-"""Where a number cell goes onto its next line: before an interval, before a Holm-adjusted p, after a semicolon,
-after a clipped lower bound."""
+_BREAK = re.compile(r" (?=\[)| (?=\(Holm )|(?<=;) ")
+"""Where a number cell goes onto its next line: before an interval, before a Holm-adjusted p, after a semicolon."""
+_CLIPPED = "(clipped)"
 MIN_HEADER_WIDTH = 10
 """Characters: a header over a number column wraps at the width of the column's widest line, or this."""
 _COLUMN_SPEC = {"l": "l", "n": "r", "X": r">{\raggedright\arraybackslash}X"}
@@ -93,9 +93,17 @@ def latex_cell(text: str, kind: str) -> str:
     if kind != "n":
         cell = latex_text(text)
     else:
-        lines = [latex_number(line) for line in _BREAK.split(str(text))]
+        lines = [latex_number(line) for line in _lines(text)]
         cell = lines[0] if len(lines) == 1 else _stack(lines, "r", "t")
     return "{}" + cell if cell.startswith(("[", "*")) else cell  # a row may not start with [: it reads as \\[
+
+
+def _lines(text: str) -> list[str]:
+    """The lines of a number cell: broken at _BREAK, and an interval with a clipped bound after its comma."""
+    lines = []
+    for line in _BREAK.split(str(text)):
+        lines += line.replace(", ", ",\n").split("\n") if _CLIPPED in line else [line]
+    return lines
 
 
 def _stack(lines: Sequence[str], align: str, position: str) -> str:
@@ -119,7 +127,7 @@ def latex_table(table: Table) -> str:
     spec = "".join(_COLUMN_SPEC[kind] for kind in table.columns)
     short = table.caption.split(". ")[0].rstrip(".")
     widths = [
-        max([len(line) for row in table.rows for line in _BREAK.split(row[k])] or [len(table.headers[k])])
+        max([len(line) for row in table.rows for line in _lines(row[k])] or [len(table.headers[k])])
         for k in range(len(table.headers))
     ]
     lines = [

@@ -63,7 +63,7 @@ def macro_word(name: str) -> str:
     """A name as letters only, in camel case: "inverse_frequency" -> "InverseFrequency", "v2" -> "VTwo"."""
     words = []
     for part in "".join(c if c.isalnum() else " " for c in str(name)).split():
-        spelled = "".join(DIGITS[int(c)] if c.isdigit() else c for c in part if c.isascii())
+        spelled = "".join(DIGITS[int(c)] if c in "0123456789" else c for c in part if c.isascii())
         words.append(spelled[:1].upper() + spelled[1:])
     if not words:
         raise ValueError(f"no letter or digit in {name!r}: cannot make a LaTeX macro name of it")
@@ -76,15 +76,14 @@ def paper_macros(report_dir: Path, baseline: str, replica: str) -> list[Macro]:
     frames = {name: _read(report_dir / name) for name in CSV_FILES}
     table, comparison = frames["table.csv"], frames["comparison.csv"]
     variants = list(table["variant"].astype(str))
-    aliases = {
-        "best": (
-            int(table.index[table["best"].astype(bool)][0]),
-            "The best variant (highest mean development macro-F1)",
-        ),
-        "baseline": (variants.index(baseline), "The baseline variant") if baseline in variants else None,
-        "replica": (variants.index(replica), "The replica of the reference notebook") if replica in variants else None,
-    }
-    scopes = [(scope, *alias, True) for scope, alias in aliases.items() if alias is not None]
+    best = int(table.index[table["best"].astype(bool)][0])
+    scopes = [("best", best, "The best variant (highest mean development macro-F1)", True)]
+    for scope, name, section in (
+        ("baseline", baseline, "The baseline variant"),
+        ("replica", replica, "The replica of the reference notebook"),
+    ):
+        if name in variants:
+            scopes.append((scope, variants.index(name), section, True))
     scopes += [(f"variant{macro_word(name)}", row, f"Variant {name}", False) for row, name in enumerate(variants)]
     macros = []
     for scope, row, section, alias in scopes:
@@ -224,6 +223,6 @@ def _number(value: object) -> float:
 
 def _read(path: Path) -> pd.DataFrame:
     try:
-        return pd.read_csv(path)
+        return pd.read_csv(path, keep_default_na=False, na_values=[""])  # a variant may be called "NA"
     except FileNotFoundError:
         raise FileNotFoundError(f"report file not found: {path} (numbers.tex is read from the report)") from None
