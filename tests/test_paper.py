@@ -103,6 +103,7 @@ _LATEX_SYMBOLS = {
     "-{}-": "--",
     "--": "–",
     "''": '"',
+    "``": '"',
 }
 
 
@@ -213,6 +214,7 @@ def test_latex_table_layout_and_marks():
     for latex_row, markdown_row in zip(rows, cells, strict=True):
         assert [plain(cell) for cell in latex_row] == markdown_row
     assert latex_cell("[1.0, 2.0]", "n").startswith("{}[")  # never read as \\[<length>]
+    assert latex_cell('cells say "too few seeds"', "l") == "cells say ``too few seeds''"
 
 
 def latex_rows_from_text(text: str) -> list[list[str]]:

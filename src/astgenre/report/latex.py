@@ -60,7 +60,8 @@ def escape(text: str) -> str:
     text = str(text)
     out = []
     for i, char in enumerate(text):
-        out.append(_CHARACTERS.get(char, char))
+        opening = char == '"' and (i == 0 or text[i - 1] in " ([")
+        out.append("``" if opening else _CHARACTERS.get(char, char))
         if char == "-" and text[i + 1 : i + 2] == "-":
             out.append("{}")  # "--" would print as an en dash
     return "".join(out)
