@@ -34,9 +34,9 @@ def snakemake(
     return proc
 
 
-def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
-    """Rules a dry run would execute, with their job counts."""
-    out = snakemake(workdir, "--dry-run", "--quiet", "rules", *args).stdout
+def planned_jobs(workdir: Path, *targets: str) -> dict[str, int]:
+    """Rules a dry run (of the default target, or of ``targets``) would execute, with their job counts."""
+    out = snakemake(workdir, "--dry-run", *targets, "--quiet", "rules").stdout
     jobs = {}
     for line in out.splitlines():
         match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
