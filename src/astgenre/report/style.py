@@ -8,6 +8,7 @@ at 8-9 pt at that size, no figure title (the paper's caption says it), TrueType 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -155,11 +156,17 @@ def save(fig: Figure, paths: Path | Sequence[Path], profile: Profile) -> Figure:
 
     PDF and SVG carry no creation date, so that the same data give the same bytes.
     """
-    for path in [paths] if isinstance(paths, (str, Path)) else paths:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        metadata = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}.get(path.suffix.lstrip("."))
-        fig.savefig(path, dpi=profile.dpi, facecolor="white", metadata=metadata)
+    subsetter = logging.getLogger("fontTools")  # logs every table of every font it subsets into a PDF, at INFO
+    level = subsetter.level
+    subsetter.setLevel(max(level, logging.WARNING))
+    try:
+        for path in [paths] if isinstance(paths, (str, Path)) else paths:
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            metadata = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}.get(path.suffix.lstrip("."))
+            fig.savefig(path, dpi=profile.dpi, facecolor="white", metadata=metadata)
+    finally:
+        subsetter.setLevel(level)
     return fig
 
 
