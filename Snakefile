@@ -1,5 +1,5 @@
 # astgenre: fine-tuning the Audio Spectrogram Transformer on ISMIR2004, as a Snakemake workflow.
-# Data flow: archive -> index -> audio -> features -> runs -> predictions -> report.
+# Data flow: archive -> index -> audio -> features -> runs -> predictions -> report -> paper.
 from snakemake.utils import min_version
 
 from astgenre.config import preset_file
@@ -26,6 +26,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/protocols.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/paper.smk"
 include: "workflow/rules/export.smk"
 
 

@@ -22,9 +22,10 @@ from statsmodels.stats.contingency_tables import mcnemar
 from astgenre.contracts import HISTORY_COLUMNS
 from astgenre.labels import CLASSES, SPLITS, TRAINING_COUNTS
 from astgenre.metrics import track_metrics
-from astgenre.report import REPORT_CAPTIONS, REPORT_FILES, build_report, runs_frame
+from astgenre.report import PAPER_DIR, REPORT_CAPTIONS, REPORT_FILES, build_report, paper_files, runs_frame
 from astgenre.report import formatting as fmt
 from astgenre.report.literature import read_literature, reference_accuracy
+from astgenre.report.paper import DEFAULT_FORMATS, PAPER_FIGURES
 from astgenre.report.runs import PATH_COLUMNS, load_runs
 from astgenre.report.stats import (
     MCNEMAR_TEST,
@@ -390,7 +391,8 @@ def test_metrics_of_another_run_are_rejected(tmp_path):
 
 
 def _check_outputs(out: Path, written: list[Path]) -> None:
-    assert sorted(written) == sorted(out / name for name in REPORT_FILES.values())
+    paper = [out / PAPER_DIR / relative for relative in paper_files(DEFAULT_FORMATS).values()]
+    assert sorted(written) == sorted([*(out / name for name in REPORT_FILES.values()), *paper])
     for path in written:
         assert path.is_file() and path.stat().st_size > 0, path
         if path.suffix == ".png":
@@ -621,10 +623,19 @@ def test_workflow_script_builds_the_report(tmp_path):
             index_summary=str(write_index_summary(tmp_path / "index_summary.json")),
             literature=str(LITERATURE),
         ),
-        output=_Named({name: str(out / file_name) for name, file_name in REPORT_FILES.items()}),
-        params=_Named(variants=list(runs["variant"]), seeds=[int(s) for s in runs["seed"]], select_metric="macro_f1"),
+        output=_Named(
+            {name: str(out / file_name) for name, file_name in REPORT_FILES.items()},
+            **{name: str(out / PAPER_DIR / relative) for name, relative in paper_files(["pdf"]).items()},
+        ),
+        params=_Named(
+            variants=list(runs["variant"]),
+            seeds=[int(s) for s in runs["seed"]],
+            formats=["pdf"],
+            select_metric="macro_f1",
+        ),
         log=[str(tmp_path / "report.log")],
     )
     runpy.run_path(str(REPO / "workflow" / "scripts" / "report.py"), init_globals={"snakemake": snakemake})
     assert all((out / name).is_file() for name in REPORT_FILES.values())
+    assert sorted(p.name for p in (out / PAPER_DIR / "figures").iterdir()) == sorted(f"{n}.pdf" for n in PAPER_FIGURES)
     assert "best variant" in (tmp_path / "report.log").read_text()

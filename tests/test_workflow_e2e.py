@@ -34,9 +34,9 @@ def snakemake(
     return proc
 
 
-def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
-    """Rules a dry run would execute, with their job counts."""
-    out = snakemake(workdir, "--dry-run", "--quiet", "rules", *args).stdout
+def planned_jobs(workdir: Path, *targets: str) -> dict[str, int]:
+    """Rules a dry run (of the default target, or of ``targets``) would execute, with their job counts."""
+    out = snakemake(workdir, "--dry-run", *targets, "--quiet", "rules").stdout
     jobs = {}
     for line in out.splitlines():
         match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
@@ -168,6 +168,37 @@ def test_report(demo):
             assert image.size[0] > 300 and image.size[1] > 200
 
 
+def test_paper_bundle(demo, tmp_path):
+    """`snakemake paper` is part of the default run: the bundle is there, its numbers are the report's."""
+    from astgenre.report.paper import DEFAULT_FORMATS, bundle_files
+
+    assert planned_jobs(demo, "paper") == {}
+    paper = demo / "results/demo/paper"
+    found = sorted(str(p.relative_to(paper)) for p in paper.rglob("*") if p.is_file())
+    assert found == sorted(bundle_files(DEFAULT_FORMATS).values())
+    table = pd.read_csv(demo / "results/demo/report/table.csv")
+    best = table[table["best"]].iloc[0]
+    replica = table[table["variant"] == "reference_replica"].iloc[0]
+    numbers = (paper / "numbers.tex").read_text()
+    assert f"\\newcommand{{\\bestEvalAccuracy}}{{\\num{{{100 * best['eval_accuracy_mean']:.1f}}}}}" in numbers
+    assert f"\\newcommand{{\\replicaDevAccuracy}}{{\\num{{{100 * replica['dev_accuracy_mean']:.1f}}}}}" in numbers
+    name = best["variant"].replace("_", "\\_")
+    assert f"\\newcommand{{\\bestVariant}}{{{name}}}" in numbers
+    for pdf in sorted((paper / "figures").glob("*.pdf")):
+        width = float(re.search(rb"/MediaBox \[\s*0 0 ([\d.]+)", pdf.read_bytes()).group(1))
+        assert width in (237.6, 504.0), (pdf.name, width)  # a column (3.3 in) or the full width (7 in)
+    if shutil.which("pdflatex"):
+        shutil.copytree(paper, tmp_path / "paper")
+        proc = subprocess.run(
+            ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "preview.tex"],
+            cwd=tmp_path / "paper",
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stdout[-3000:]
+
+
 def test_best_model_is_exported_and_predicts_the_demo_audio(demo, tmp_path):
     best = json.loads((demo / "results/demo/best_model/best_run.json").read_text())
     metrics = {
@@ -200,13 +231,19 @@ def test_best_model_is_exported_and_predicts_the_demo_audio(demo, tmp_path):
 
 
 def test_second_run_is_a_noop_and_report_script_reruns_alone(demo):
+    """Editing the report's code reruns the report and the paper bundle built from it, nothing else; `paper` is part
+    of `all`, so that the bundle never lags the report."""
     assert planned_jobs(demo) == {}
+    script = demo / "workflow/scripts/paper.py"
+    script.write_text(script.read_text() + "\n# edited\n")
+    assert planned_jobs(demo) == {"paper": 1, "all": 1}
     script = demo / "workflow/scripts/report.py"
     script.write_text(script.read_text() + "\n# edited\n")
-    assert planned_jobs(demo) == {"report": 1, "all": 1}
+    assert planned_jobs(demo) == {"report": 1, "paper": 1, "all": 1}
     figures = Path(__import__("astgenre.report.figures").report.figures.__file__)
     os.utime(figures)  # an edit of the plotting code (only its time: the content stays)
-    assert planned_jobs(demo) == {"report": 1, "all": 1}
+    assert planned_jobs(demo) == {"report": 1, "paper": 1, "all": 1}
+    assert planned_jobs(demo, "paper") == {"report": 1, "paper": 1}
     report = demo / "results/demo/report"
     before = (report / "table.csv").stat().st_mtime
     snakemake(demo, "--forcerun", "report")

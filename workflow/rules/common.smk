@@ -26,7 +26,9 @@ from astgenre.contracts import (
     predictions_file,
 )
 from astgenre.recipe import Recipe
-from astgenre.report import REPORT_CAPTIONS, REPORT_FILES
+from astgenre.report import BASELINE_VARIANT, PAPER_DIR, REPLICA_VARIANT, REPORT_CAPTIONS, REPORT_FILES
+from astgenre.report.numbers import CSV_FILES
+from astgenre.report.paper import PAPER_FIGURES, bundle_files, paper_files
 from astgenre.report.protocols import PROTOCOL_REPORT_FILES
 
 CFG = load_study(config, schema_path=Path(workflow.basedir) / SCHEMA)
@@ -50,6 +52,8 @@ PROTOCOL_RUN = f"{PROTOCOL}/fold{{fold}}/{{variant}}/seed{{seed}}"
 RECIPES = {variant: Recipe.from_mapping(variant_training(CFG, variant)) for variant in study_variants(CFG)}
 # The filterbank settings every feature, checkpoint and model shares.
 FBANK = {key: CFG["features"][key] for key in ("num_mel_bins", "mean", "std")}
+# Formats of the paper figures (the report's own PNGs are always drawn).
+FORMATS = CFG["report"]["formats"]
 ENV = "../envs/astgenre.yaml"
 REPORT_CATEGORIES = {"csv": "Tables", "md": "Tables", "png": "Figures"}
 # The report package's own modules are inputs of the report rule: editing plotting code reruns the report alone.
@@ -160,6 +164,7 @@ def all_outputs():
         f"{RESULTS}/decode_errors.tsv",
         *report_outputs(),
         *protocol_report_outputs(),
+        *paper_outputs().values(),
         f"{RESULTS}/best_model",
     ]
 
@@ -171,3 +176,23 @@ def protocol_report_outputs():
 
 def report_outputs():
     return [f"{RESULTS}/report/{name}" for name in REPORT_FILES.values()]
+
+
+def report_paper_outputs():
+    """The paper versions of the report's figures and tables (output name -> path), drawn by the report rule."""
+    return {name: f"{RESULTS}/report/{PAPER_DIR}/{relative}" for name, relative in paper_files(FORMATS).items()}
+
+
+def report_tables():
+    """The report's CSV files numbers.tex is read from."""
+    return [f"{RESULTS}/report/{name}" for name in CSV_FILES]
+
+
+def figure_captions():
+    """The HTML report's caption of each paper figure, in PAPER_FIGURES order (preview.tex uses them)."""
+    return [workflow.source_path(f"../report/{REPORT_CAPTIONS[name]}") for name in PAPER_FIGURES]
+
+
+def paper_outputs():
+    """The paper bundle (output name -> path): figures, tables, numbers.tex and preview.tex."""
+    return {name: f"{RESULTS}/paper/{relative}" for name, relative in bundle_files(FORMATS).items()}

@@ -1,4 +1,5 @@
-# Report: tables and figures over all runs; rerun alone with `--forcerun report`.
+# Report: tables and figures over all runs, and their paper versions in report/paper/; rerun alone with
+# `--forcerun report`.
 rule report:
     input:
         **{f"predictions_{split}": run_files(predictions_file(split)) for split in EVALUATION_SPLITS},
@@ -17,6 +18,7 @@ rule report:
             )
             for key, name in REPORT_FILES.items()
         },
+        **report_paper_outputs(),
     log:
         f"{RESULTS}/logs/report.log",
     conda:
@@ -27,5 +29,6 @@ rule report:
         variants=[variant for variant, _ in RUNS],
         seeds=[seed for _, seed in RUNS],
         select_metric=CFG["selection"]["metric"],
+        formats=FORMATS,
     script:
         "../scripts/report.py"

@@ -1,18 +1,21 @@
-"""Snakemake adapter: tables, statistics and figures over all runs of the study."""
+"""Snakemake adapter: tables, statistics and figures over all runs of the study, and their paper versions."""
 
 from pathlib import Path
 
 from astgenre.logs import log_to
-from astgenre.report import REPORT_FILES, build_report, runs_frame
+from astgenre.report import PAPER_DIR, REPORT_FILES, build_report, paper_files, runs_frame
 from astgenre.report.runs import PATH_COLUMNS
 
 log_to(snakemake.log[0])
 out_dir = Path(snakemake.output.table_csv).parent
-declared = {name: Path(snakemake.output[name]) for name in REPORT_FILES}
+formats = list(snakemake.params.formats)
 expected = {name: out_dir / file_name for name, file_name in REPORT_FILES.items()}
+expected |= {name: out_dir / PAPER_DIR / relative for name, relative in paper_files(formats).items()}
+declared = {name: Path(snakemake.output[name]) for name in expected}
 if declared != expected:
     raise ValueError(
-        f"the rule's outputs must be named by REPORT_FILES inside one directory: got {declared}, expected {expected}"
+        "the rule's outputs must be named by REPORT_FILES and paper_files inside one directory: "
+        f"got {declared}, expected {expected}"
     )
 runs = runs_frame(
     variants=list(snakemake.params.variants),
@@ -25,4 +28,5 @@ build_report(
     out_dir=out_dir,
     literature=Path(snakemake.input.literature),
     select_metric=snakemake.params.select_metric,
+    formats=formats,
 )

@@ -1,24 +1,54 @@
 """The study report: tables, statistics and figures over all runs (variant x seed).
 
-``build_report`` reads the run files, writes every file of :data:`REPORT_FILES` into one
-directory and returns their paths. Modules: runs (reading), stats, tables, literature,
-summary, figures, formatting.
+``build_report`` reads the run files, writes every file of :data:`REPORT_FILES` into one directory (the HTML
+report's tables and screen PNGs) and the paper versions of its figures and tables into its ``paper`` folder
+(:func:`~astgenre.report.paper.paper_files`), and returns their paths; ``paper.build_paper`` assembles the paper
+bundle from them. Modules: runs (reading), stats, tables, literature, summary, figures, style, formatting, latex,
+numbers, paper.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 
 from astgenre.report import figures
-from astgenre.report.literature import literature_markdown, literature_table, read_literature, reference_accuracy
+from astgenre.report.latex import latex_table
+from astgenre.report.literature import (
+    literature_cells,
+    literature_markdown,
+    literature_table,
+    read_literature,
+    reference_accuracy,
+)
+from astgenre.report.paper import DEFAULT_FORMATS, PAPER_DIR, PAPER_FIGURES, PAPER_TABLES, check_formats, paper_files
 from astgenre.report.runs import load_runs, runs_frame
-from astgenre.report.summary import read_index_summary, summary_markdown
-from astgenre.report.tables import comparison_markdown, comparison_table, run_table, variant_markdown, variant_table
+from astgenre.report.style import PAPER, SCREEN
+from astgenre.report.summary import data_table, read_index_summary, replica_table, summary_markdown
+from astgenre.report.tables import (
+    comparison_markdown,
+    comparison_table,
+    comparison_tables,
+    run_table,
+    variant_markdown,
+    variant_table,
+    variant_tables,
+)
 
-__all__ = ["REPORT_FILES", "REPORT_CAPTIONS", "BASELINE_VARIANT", "REPLICA_VARIANT", "build_report", "runs_frame"]
+__all__ = [
+    "REPORT_FILES",
+    "REPORT_CAPTIONS",
+    "BASELINE_VARIANT",
+    "REPLICA_VARIANT",
+    "PAPER_DIR",
+    "build_report",
+    "paper_files",
+    "runs_frame",
+]
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +90,16 @@ def build_report(
     replica: str = REPLICA_VARIANT,
     n_boot: int = 1000,
     select_metric: str = "macro_f1",
+    formats: Sequence[str] = DEFAULT_FORMATS,
 ) -> list[Path]:
-    """Write every table and figure of REPORT_FILES into ``out_dir``; return the paths written.
+    """Write every table and figure of REPORT_FILES into ``out_dir``, and their paper versions (figures in each of
+    ``formats``, tables in LaTeX) into ``out_dir/paper``; return the paths written.
 
     runs: one row per run with columns variant, seed, predictions_development,
     predictions_evaluation, metrics_development, metrics_evaluation, history (paths).
     Raises FileNotFoundError/ValueError naming the file when an input is missing or malformed.
     """
+    formats = check_formats(formats)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {name: out_dir / file_name for name, file_name in REPORT_FILES.items()}
@@ -97,18 +130,41 @@ def build_report(
     paths["literature_md"].write_text(literature_markdown(literature_rows, replica))
     paths["summary_md"].write_text(summary_markdown(index, per_variant, comparison, baseline, replica, reference))
 
+    paper_dir = out_dir / PAPER_DIR
+    paper_paths = {name: paper_dir / relative for name, relative in paper_files(formats).items()}
+    tables = [
+        *variant_tables(per_variant, n_boot),
+        *comparison_tables(comparison, baseline, study.variants)[:2],
+        literature_cells(literature_rows),
+        data_table(index),
+        replica_table(per_variant, replica, reference),
+    ]
+    if sorted(table.name for table in tables) != sorted(PAPER_TABLES):
+        raise RuntimeError(f"build_report: tables {[t.name for t in tables]} differ from PAPER_TABLES {PAPER_TABLES}")
+    for table in tables:
+        paper_paths[f"table_{table.name}"].parent.mkdir(parents=True, exist_ok=True)
+        paper_paths[f"table_{table.name}"].write_text(latex_table(table))
+
     evaluation = study.predictions[study.predictions["split"] == "evaluation"]
     best_tracks = evaluation[evaluation["variant"] == best]
-    figures.roc_figure(best_tracks, best, paths["roc"])
-    figures.confusion_figure(evaluation, study.variants, paths["confusion"], normalized=False)
-    figures.confusion_figure(evaluation, study.variants, paths["confusion_normalized"], normalized=True)
-    figures.recall_figure(per_run, study.variants, paths["recall_by_variant"])
-    figures.forest_figure(per_variant, reference, paths["forest"])
-    figures.training_curves_figure(study.history, study.training, study.variants, paths["training_curves"])
-    figures.calibration_figure(best_tracks, best, paths["calibration"])
-    figures.variants_figure(per_run, study.variants, paths["variants"])
+    drawings = {  # figure name -> its drawing function, waiting for a path and a profile
+        "roc": partial(figures.roc_figure, best_tracks, best),
+        "confusion": partial(figures.confusion_figure, evaluation, study.variants, normalized=False),
+        "confusion_normalized": partial(figures.confusion_figure, evaluation, study.variants, normalized=True),
+        "recall_by_variant": partial(figures.recall_figure, per_run, study.variants),
+        "forest": partial(figures.forest_figure, per_variant, reference),
+        "training_curves": partial(figures.training_curves_figure, study.history, study.training, study.variants),
+        "calibration": partial(figures.calibration_figure, best_tracks, best),
+        "variants": partial(figures.variants_figure, per_run, study.variants),
+    }
+    if list(drawings) != list(PAPER_FIGURES):
+        raise RuntimeError(f"build_report: figures {list(drawings)} differ from PAPER_FIGURES {PAPER_FIGURES}")
+    for name, draw in drawings.items():
+        draw(path=paths[name], profile=SCREEN)
+        draw(path=[paper_paths[f"figure_{name}_{fmt}"] for fmt in formats], profile=PAPER)
 
-    missing = [str(path) for path in paths.values() if not path.is_file()]
+    written = [*paths.values(), *paper_paths.values()]
+    missing = [str(path) for path in written if not path.is_file()]
     if missing:
         raise RuntimeError(f"build_report did not write {missing}")
-    return list(paths.values())
+    return written

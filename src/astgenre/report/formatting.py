@@ -1,12 +1,14 @@
-"""Number formatting and Markdown tables for the human-readable report files.
+"""Number formatting and tables for the human-readable report files.
 
-Fractions are shown as percent with one decimal ("84.3 ± 1.2"); missing values as an en dash.
+Fractions are shown as percent with one decimal ("84.3 ± 1.2"); missing values as an en dash. A :class:`Table` holds
+the cells of one table exactly as the Markdown shows them; latex.py renders the same cells for LaTeX.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -80,6 +82,44 @@ def markdown_table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> 
             raise ValueError(f"markdown_table: row has {len(row)} cells for {len(headers)} headers: {row}")
         lines.append("| " + " | ".join(cell(v) for v in row) + " |")
     return "\n".join(lines) + "\n"
+
+
+COLUMN_KINDS = {"l": "text", "n": "number", "X": "wrapped text"}
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of the report: its cells as the Markdown shows them, and what LaTeX needs besides.
+
+    name: file stem of its LaTeX file and its label (``tab:<name>``).
+    caption: the caption, plain text (its first sentence is the short caption).
+    columns: one letter per column (COLUMN_KINDS): ``l`` text, ``n`` numbers (right-aligned; each number set with
+        siunitx), ``X`` text wrapped to the width left over.
+    wide: spans both columns of a two-column paper (``table*``).
+    empty: what to say instead of rows when there are none.
+    """
+
+    name: str
+    caption: str
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    columns: str
+    wide: bool = True
+    empty: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.columns) != len(self.headers) or set(self.columns) - set(COLUMN_KINDS):
+            raise ValueError(f"table {self.name}: columns {self.columns!r} must give one of l, n, X per header")
+        object.__setattr__(self, "headers", tuple(str(h) for h in self.headers))
+        rows = tuple(tuple(MISSING if v is None else str(v) for v in row) for row in self.rows)
+        object.__setattr__(self, "rows", rows)
+        for row in rows:
+            if len(row) != len(self.headers):
+                raise ValueError(f"table {self.name}: row has {len(row)} cells for {len(self.headers)} headers: {row}")
+
+    def markdown(self) -> str:
+        """The table in GitHub-flavoured Markdown (no caption: the Markdown files say it around the table)."""
+        return markdown_table(self.rows, self.headers)
 
 
 def class_title(cls: str) -> str:

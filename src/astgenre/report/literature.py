@@ -101,8 +101,25 @@ def _study_row(method: str, mean: float, std: float, n_runs: int, protocol: str,
     }
 
 
-def literature_markdown(table: pd.DataFrame, replica: str) -> str:
-    """literature.md: the table with a note on what may be compared with what."""
+LITERATURE_HEADERS: tuple[str, ...] = (
+    "Method",
+    "Year",
+    "Accuracy (%)",
+    "Runs",
+    "Split / protocol",
+    "Comparable with our evaluation numbers",
+    "Source",
+)
+COMPARABILITY_NOTE = (
+    "Only numbers measured on the held-out evaluation split are comparable with ours. A number on the "
+    "development split that also chose the checkpoint (the reference notebook) is optimistic and is "
+    "comparable only with our replica measured the same way. Our numbers are mean ± std over seeds."
+)
+LITERATURE_TITLE = "Literature and reference numbers (ISMIR2004 Genre)"
+
+
+def literature_cells(table: pd.DataFrame) -> fmt.Table:
+    """The cells of literature.md (and of its LaTeX table)."""
     rows = [
         [
             row["method"],
@@ -115,25 +132,19 @@ def literature_markdown(table: pd.DataFrame, replica: str) -> str:
         ]
         for row in table.to_dict("records")
     ]
-    headers = [
-        "Method",
-        "Year",
-        "Accuracy (%)",
-        "Runs",
-        "Split / protocol",
-        "Comparable with our evaluation numbers",
-        "Source",
-    ]
+    return fmt.Table(
+        name="literature",
+        caption=f"{LITERATURE_TITLE}. {COMPARABILITY_NOTE}",
+        headers=LITERATURE_HEADERS,
+        rows=rows,
+        columns="XnnnXXX",
+    )
+
+
+def literature_markdown(table: pd.DataFrame, replica: str) -> str:
+    """literature.md: the table with a note on what may be compared with what."""
     has_replica = (table["method"].str.contains(repr(replica), regex=False) & (table["source"] == THIS_STUDY)).any()
-    notes = [
-        "# Literature and reference numbers (ISMIR2004 Genre)",
-        "",
-        "Only numbers measured on the held-out evaluation split are comparable with ours. A number on the "
-        "development split that also chose the checkpoint (the reference notebook) is optimistic and is "
-        "comparable only with our replica measured the same way. Our numbers are mean ± std over seeds.",
-        "",
-        fmt.markdown_table(rows, headers),
-    ]
+    notes = [f"# {LITERATURE_TITLE}", "", COMPARABILITY_NOTE, "", literature_cells(table).markdown()]
     if not has_replica:
         notes.append(f"The replica variant {replica!r} was not run, so its rows are absent.\n")
     return "\n".join(notes)

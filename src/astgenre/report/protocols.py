@@ -236,13 +236,14 @@ def _cell(row: dict, metric: str) -> str:
 
 def protocols_figure(scores: pd.DataFrame, table: pd.DataFrame, path: Path) -> Figure:
     """Test accuracy by protocol: one dot per seed, the mean and its t-interval over seeds, one colour per variant."""
-    from astgenre.report.figures import PERCENT, _save, _style, variant_palette
+    from astgenre.report.figures import PERCENT
+    from astgenre.report.style import SCREEN, save, style, variant_palette
 
     protocols_order = list(dict.fromkeys(table["protocol"]))
     variants = list(dict.fromkeys(table["variant"]))
-    palette = variant_palette(variants)
+    palette = variant_palette(variants, SCREEN)
     width = 0.8 / max(1, len(variants))
-    with _style():
+    with style(SCREEN):
         fig = Figure(figsize=(2.2 + 2.0 * len(protocols_order), 4.2), layout="constrained")
         ax = fig.add_subplot()
         for row in table.to_dict("records"):
@@ -262,7 +263,7 @@ def protocols_figure(scores: pd.DataFrame, table: pd.DataFrame, path: Path) -> F
         ax.set_title("Test accuracy by protocol (dot: seed; diamond and bar: mean, 95% t-interval over seeds)")
         handles = [Line2D([], [], marker="D", color=palette[v], linestyle="none", label=v) for v in variants]
         ax.legend(handles=handles, title="variant", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-        return _save(fig, path)
+        return save(fig, path, SCREEN)
 
 
 def build_protocol_report(runs: Sequence[ProtocolRun], out_dir: Path) -> list[Path]:

@@ -144,29 +144,48 @@ def _replica_section(variants: pd.DataFrame, replica: str, reference: float | No
             f"The replica variant {replica!r} was not run (the notebook reported {reported} on the development split).",
             "",
         ]
-    row = variants[variants["variant"] == replica].iloc[0]
     return [
         *lines,
         f"The notebook reported {reported} accuracy on the development split, which it also used to choose its "
         "checkpoint (one run). Our replica, side by side:",
         "",
-        fmt.markdown_table(
-            [
-                [
-                    fmt.mean_std(row["dev_accuracy_mean"], row["dev_accuracy_std"]),
-                    _metric(row, "accuracy"),
-                    int(row["n_seeds"]),
-                ]
-            ],
-            ["Development accuracy", "Evaluation accuracy", "Seeds"],
-        ),
-        "The development number is optimistic wherever the development split chose the checkpoint; the "
-        "evaluation number is the one to compare with other work.",
+        replica_table(variants, replica, reference).markdown(),
+        REPLICA_NOTE,
         "",
     ]
 
 
-def _data_section(index_summary: Mapping) -> list[str]:
+REPLICA_NOTE = (
+    "The development number is optimistic wherever the development split chose the checkpoint; the "
+    "evaluation number is the one to compare with other work."
+)
+
+
+def replica_table(variants: pd.DataFrame, replica: str, reference: float | None) -> fmt.Table:
+    """The replica of the reference notebook on both splits (no rows when it was not run)."""
+    rows = [
+        [
+            fmt.mean_std(row["dev_accuracy_mean"], row["dev_accuracy_std"]),
+            _metric(row, "accuracy"),
+            int(row["n_seeds"]),
+        ]
+        for row in variants[variants["variant"] == replica].to_dict("records")
+    ]
+    reported = f"{100 * reference:.2f}%" if reference is not None else "an accuracy not given in the literature file"
+    return fmt.Table(
+        name="replica",
+        caption=f"The replica {replica!r} of the reference notebook, on both splits, in percent. The notebook "
+        f"reported {reported} on the development split, which also chose its checkpoint. {REPLICA_NOTE}",
+        headers=("Development accuracy", "Evaluation accuracy", "Seeds"),
+        rows=rows,
+        columns="nnn",
+        wide=False,
+        empty=f"The replica variant {replica!r} was not run.",
+    )
+
+
+def data_table(index_summary: Mapping) -> fmt.Table:
+    """Tracks per split and class, and artists per split, from the dataset index summary."""
     per_split = index_summary["per_split"]
     rows = [
         [
@@ -178,6 +197,17 @@ def _data_section(index_summary: Mapping) -> list[str]:
         for split in SPLITS
         if split in per_split
     ]
+    return fmt.Table(
+        name="data",
+        caption=f"The data: tracks per split and class, and artists per split ({index_summary['tracks']} tracks "
+        f"indexed). {index_summary['note']}",
+        headers=("Split", "Tracks", *[fmt.class_title(c) for c in CLASSES], "Artists"),
+        rows=rows,
+        columns="l" + "n" * (len(CLASSES) + 2),
+    )
+
+
+def _data_section(index_summary: Mapping) -> list[str]:
     overlap = index_summary["artist_overlap"]
     overlap_text = "; ".join(
         f"{pair}: {'not measurable' if n is None else f'{n} shared artist(s)'}" for pair, n in overlap.items()
@@ -187,7 +217,7 @@ def _data_section(index_summary: Mapping) -> list[str]:
         "",
         f"{index_summary['tracks']} tracks indexed.",
         "",
-        fmt.markdown_table(rows, ["Split", "Tracks", *[fmt.class_title(c) for c in CLASSES], "Artists"]),
+        data_table(index_summary).markdown(),
         f"**Artist overlap between splits** — {overlap_text}. {index_summary['note']}",
         "",
         "Tracks by an artist seen in training are easier to classify (artist and album effects), so accuracies "

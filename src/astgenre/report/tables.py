@@ -276,20 +276,27 @@ def _missing_baseline_row(variant: str, baseline: str, metric: str) -> dict:
     }
 
 
-def variant_markdown(table: pd.DataFrame, n_boot: int) -> str:
-    """table.md: headline metrics per variant, then per-class recall, with how to read them."""
+VARIANT_HEADERS: tuple[str, ...] = (
+    "Variant",
+    "Seeds",
+    "Accuracy",
+    "Balanced accuracy",
+    "Macro-F1",
+    "Accuracy, bootstrap 95% CI",
+    "Dev accuracy",
+    "Dev − eval accuracy (pp)",
+    "Dev {metric} (selection)",
+)
+"""Headers of table.md's main table; {metric} is the development metric that selected the best variant."""
+CELLS_NOTE = (
+    "Cells: mean ± std over seeds, in percent, with the 95% t-interval over seeds in brackets "
+    "(std and interval are absent for a single seed)."
+)
+
+
+def variant_tables(table: pd.DataFrame, n_boot: int) -> tuple[fmt.Table, fmt.Table]:
+    """The cells of table.md: headline metrics per variant (best in bold), and per-class recall."""
     metric = str(table["selected_by"].iloc[0])
-    headers = [
-        "Variant",
-        "Seeds",
-        "Accuracy",
-        "Balanced accuracy",
-        "Macro-F1",
-        "Accuracy, bootstrap 95% CI",
-        "Dev accuracy",
-        "Dev − eval accuracy (pp)",
-        f"Dev {METRIC_TITLES[metric].lower()} (selection)",
-    ]
     rows = []
     for row in table.to_dict("records"):
         name = f"**{row['variant']}** (best)" if row["best"] else row["variant"]
@@ -297,7 +304,7 @@ def variant_markdown(table: pd.DataFrame, n_boot: int) -> str:
             [
                 name,
                 row["n_seeds"],
-                *[interval_cell(row, f"eval_{metric}") for metric in HEADLINE_METRICS],
+                *[interval_cell(row, f"eval_{name}") for name in HEADLINE_METRICS],
                 fmt.interval(row["eval_accuracy_boot_low"], row["eval_accuracy_boot_high"]),
                 fmt.mean_std(row["dev_accuracy_mean"], row["dev_accuracy_std"]),
                 fmt.signed_points(row["dev_eval_accuracy_gap"]),
@@ -308,23 +315,48 @@ def variant_markdown(table: pd.DataFrame, n_boot: int) -> str:
         [row["variant"], *[interval_cell(row, f"eval_{name}") for name in RECALL_COLUMNS]]
         for row in table.to_dict("records")
     ]
+    notes = f"{INTERVAL_NOTES} Best variant (bold): {selection_rule(metric)}. {_bootstrap_note(n_boot)}"
+    variants = fmt.Table(
+        name="variants",
+        caption=f"Results per variant (evaluation split). {CELLS_NOTE} Dev: the development split. {notes}",
+        headers=tuple(h.format(metric=METRIC_TITLES[metric].lower()) for h in VARIANT_HEADERS),
+        rows=rows,
+        columns="l" + "n" * (len(VARIANT_HEADERS) - 1),
+    )
+    recall = fmt.Table(
+        name="recall",
+        caption=f"Per-class recall (evaluation split). {CELLS_NOTE} {INTERVAL_NOTES}",
+        headers=("Variant", *[fmt.class_title(c) for c in CLASSES]),
+        rows=recall_rows,
+        columns="l" + "n" * len(CLASSES),
+    )
+    return variants, recall
+
+
+def _bootstrap_note(n_boot: int) -> str:
+    return f"Accuracy, bootstrap 95% CI: {BOOTSTRAP_NOTE.format(n_boot=n_boot)}."
+
+
+def variant_markdown(table: pd.DataFrame, n_boot: int) -> str:
+    """table.md: headline metrics per variant, then per-class recall, with how to read them."""
+    variants, recall = variant_tables(table, n_boot)
+    metric = str(table["selected_by"].iloc[0])
     return "\n".join(
         [
             "# Results per variant (evaluation split)",
             "",
-            "Cells: mean ± std over seeds, in percent, with the 95% t-interval over seeds in brackets "
-            "(std and interval are absent for a single seed). Dev columns are the development split.",
+            f"{CELLS_NOTE} Dev columns are the development split.",
             "",
             INTERVAL_NOTES,
             "",
             f"Best variant (bold): {selection_rule(metric)}.",
             "",
-            f"Accuracy, bootstrap 95% CI: {BOOTSTRAP_NOTE.format(n_boot=n_boot)}.",
+            _bootstrap_note(n_boot),
             "",
-            fmt.markdown_table(rows, headers),
+            variants.markdown(),
             "## Per-class recall (evaluation split)",
             "",
-            fmt.markdown_table(recall_rows, ["Variant", *[fmt.class_title(c) for c in CLASSES]]),
+            recall.markdown(),
         ]
     )
 
@@ -349,33 +381,45 @@ def interval_cell(row: Mapping, name: str) -> str:
     )
 
 
-def comparison_markdown(table: pd.DataFrame, baseline: str, variants: Sequence[str]) -> str:
-    """comparison.md: one row per variant and metric (tests over seeds and over tracks, Holm-adjusted p beside
-    each), then McNemar's test per seed."""
+COMPARISON_HEADERS: tuple[str, ...] = (
+    "Variant",
+    "Metric",
+    "Δ (pp)",
+    "Seeds",
+    "Paired t-test p",
+    "Wilcoxon p",
+    "Permutation test p; b / c",
+)
+COMPARISON_METHODS = (
+    "Δ: mean over paired seeds of (variant − baseline), percentage points. Over seeds: paired t-test and "
+    "Wilcoxon signed-rank test, one value per seed; they need at least "
+    f"{MIN_SEEDS} paired seeds, and differences within a millionth of one track count as equal (no test on "
+    "float noise). Over tracks (accuracy): an exact paired permutation test in which each track's correct "
+    "answers, summed over its seeds, swap sides with probability 1/2; a track appears once per seed, so its "
+    "seeds move together and are never counted as independent pairs (with one seed it is McNemar's exact test). "
+    "McNemar's exact test per seed follows below, as a description. p-values are two-sided; Holm's adjustment "
+    "covers every p-value of the main table at once (all variants, metrics and tests), in parentheses."
+)
+DISCORDANT_LEGEND = (
+    "b / c: (track, seed) pairs right under the baseline only / under the variant only, summed over seeds."
+)
+MCNEMAR_TITLE = "McNemar's exact test per seed (descriptive; not adjusted, not part of the Holm family)"
+
+
+def comparison_tables(
+    table: pd.DataFrame, baseline: str, variants: Sequence[str]
+) -> tuple[fmt.Table, fmt.Table, list[str]]:
+    """The cells of comparison.md: one row per variant and metric, McNemar's test per seed, and the notes."""
     main = table[table["seed"].isna()] if "seed" in table else table
-    n_seeds = int(main.loc[main["test"] == PAIRED_T_TEST, "n"].max()) if (main["test"] == PAIRED_T_TEST).any() else 0
-    intro = [
-        f"# Variants against the baseline {baseline!r} (evaluation split)",
-        "",
-        "Δ: mean over paired seeds of (variant − baseline), percentage points. Over seeds: paired t-test and "
-        "Wilcoxon signed-rank test, one value per seed; they need at least "
-        f"{MIN_SEEDS} paired seeds, and differences within a millionth of one track count as equal (no test on "
-        "float noise). Over tracks (accuracy): an exact paired permutation test in which each track's correct "
-        "answers, summed over its seeds, swap sides with probability 1/2; a track appears once per seed, so its "
-        "seeds move together and are never counted as independent pairs (with one seed it is McNemar's exact test). "
-        "McNemar's exact test per seed follows below, as a description. p-values are two-sided; Holm's adjustment "
-        "covers every p-value of the main table at once (all variants, metrics and tests), in parentheses.",
-        "",
-        _seed_count_note(n_seeds),
-        "",
-    ]
     if baseline not in variants:
-        return "\n".join([*intro, f"No comparison: the baseline variant {baseline!r} is not among the runs.", ""])
-    if table.empty:
-        return "\n".join([*intro, f"No comparison: no variant other than {baseline!r} was run.", ""])
-    headers = ["Variant", "Metric", "Δ (pp)", "Seeds", "Paired t-test p", "Wilcoxon p", "Permutation test p; b / c"]
+        empty = f"No comparison: the baseline variant {baseline!r} is not among the runs."
+    elif table.empty:
+        empty = f"No comparison: no variant other than {baseline!r} was run."
+    else:
+        empty = ""
     rows, notes = [], []
-    for (variant, metric), group in main.groupby(["variant", "metric"], sort=False):
+    groups = main.groupby(["variant", "metric"], sort=False) if not empty else []
+    for (variant, metric), group in groups:
         tests = {row["test"]: row for row in group.to_dict("records")}
         permutation = tests.get(PERMUTATION_TEST)
         rows.append(
@@ -394,8 +438,7 @@ def comparison_markdown(table: pd.DataFrame, baseline: str, variants: Sequence[s
         )
         title = f"{variant}, {METRIC_TITLES[metric]}"
         notes += [f"{title}, {r['test'].split(' (')[0]}: {r['note']}" for r in tests.values() if r["note"]]
-    legend = "b / c: (track, seed) pairs right under the baseline only / under the variant only, summed over seeds."
-    per_seed = table[table["seed"].notna()] if "seed" in table else table.iloc[0:0]
+    per_seed = table[table["seed"].notna()] if "seed" in table and not empty else table.iloc[0:0]
     seed_rows = [
         [
             row["variant"],
@@ -405,15 +448,56 @@ def comparison_markdown(table: pd.DataFrame, baseline: str, variants: Sequence[s
         ]
         for row in per_seed.to_dict("records")
     ]
-    lines = [*intro, fmt.markdown_table(rows, headers), legend, ""]
-    if seed_rows:
-        lines += [
-            "## McNemar's exact test per seed (descriptive; not adjusted, not part of the Holm family)",
-            "",
-            fmt.markdown_table(seed_rows, ["Variant", "Seed", "b / c", "p"]),
-        ]
+    comparison = fmt.Table(
+        name="comparison",
+        caption=" ".join(
+            [
+                f"{_comparison_title(baseline)}.",
+                COMPARISON_METHODS,
+                _seed_count_note(_paired_seeds(table)),
+                DISCORDANT_LEGEND,
+            ]
+        ),
+        headers=COMPARISON_HEADERS,
+        rows=rows,
+        columns="llnnnnn",
+        empty=empty,
+    )
+    mcnemar = fmt.Table(
+        name="mcnemar",
+        caption=f"{MCNEMAR_TITLE}. {DISCORDANT_LEGEND}",
+        headers=("Variant", "Seed", "b / c", "p"),
+        rows=seed_rows,
+        columns="lnnn",
+        wide=False,
+        empty=empty or "No test per seed.",
+    )
+    return comparison, mcnemar, list(dict.fromkeys(notes))
+
+
+def _paired_seeds(table: pd.DataFrame) -> int:
+    """The most seeds any variant shares with the baseline (the n of the t-tests)."""
+    main = table[table["seed"].isna()] if "seed" in table else table
+    t_tests = main["test"] == PAIRED_T_TEST
+    return int(main.loc[t_tests, "n"].max()) if t_tests.any() else 0
+
+
+def _comparison_title(baseline: str) -> str:
+    return f"Variants against the baseline {baseline!r} (evaluation split)"
+
+
+def comparison_markdown(table: pd.DataFrame, baseline: str, variants: Sequence[str]) -> str:
+    """comparison.md: one row per variant and metric (tests over seeds and over tracks, Holm-adjusted p beside
+    each), then McNemar's test per seed."""
+    comparison, mcnemar, notes = comparison_tables(table, baseline, variants)
+    intro = [f"# {_comparison_title(baseline)}", "", COMPARISON_METHODS, "", _seed_count_note(_paired_seeds(table)), ""]
+    if comparison.empty:
+        return "\n".join([*intro, comparison.empty, ""])
+    lines = [*intro, comparison.markdown(), DISCORDANT_LEGEND, ""]
+    if mcnemar.rows:
+        lines += [f"## {MCNEMAR_TITLE}", "", mcnemar.markdown()]
     if notes:
-        lines += ["## Notes", "", *[f"- {note}" for note in dict.fromkeys(notes)], ""]
+        lines += ["## Notes", "", *[f"- {note}" for note in notes], ""]
     return "\n".join(lines)
 
 
