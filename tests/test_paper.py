@@ -553,3 +553,48 @@ def test_workflow_script_builds_the_bundle(study, tmp_path):
     for relative in bundle_files(formats).values():
         assert (out / relative).read_bytes() == (study / "paper" / relative).read_bytes(), relative
     assert "paper bundle: " in (tmp_path / "paper.log").read_text()
+
+
+def test_protocol_macros_equal_the_protocol_reports_values(study, tmp_path):
+    """With protocols.csv and artist_effect.csv beside the report's tables, numbers.tex quotes them: every protocol
+    macro's value is the CSV value shown as the Markdown shows it."""
+    import shutil
+
+    from test_protocol_report import predictions
+
+    from astgenre.labels import CLASSES
+    from astgenre.report.numbers import paper_macros, protocol_macros
+    from astgenre.report.protocols import (
+        ProtocolRun,
+        artist_effect,
+        protocol_table,
+        read_test_predictions,
+        seed_scores,
+    )
+
+    report = tmp_path / "report"
+    shutil.copytree(study / "report", report)
+    rng = np.random.default_rng(0)
+    labels = np.asarray(CLASSES)[np.arange(30) % len(CLASSES)]
+    ids = [f"eva{i:03d}" for i in range(30)]
+    runs = []
+    for seed in (0, 1, 2):
+        for protocol, accuracy in (("official", 0.9), ("artist_filtered", 0.6)):
+            path = tmp_path / f"{protocol}{seed}.tsv"
+            predictions(ids, "evaluation", labels, accuracy, rng).to_csv(path, sep="\t", index=False)
+            runs.append(ProtocolRun(protocol, 0, "none", seed, path))
+    tests = read_test_predictions(runs)
+    protocol_table(seed_scores(tests)).to_csv(report / "protocols.csv", index=False)
+    effect = artist_effect(tests)
+    effect.to_csv(report / "artist_effect.csv", index=False)
+    macros = {m.name: m for m in protocol_macros(report)}
+    assert macros["artistEffect"].value == f"{100 * effect.loc[0, 'effect']:+.1f}"
+    assert macros["artistEffectNone"].value == macros["artistEffect"].value
+    assert macros["artistEffectLow"].value == f"{100 * effect.loc[0, 'ci_low']:+.1f}"
+    p = effect.loc[0, "p_value"]
+    assert macros["artistEffectP"].value == ("< 0.001" if p < 0.001 else f"{p:.3g}")
+    table = pd.read_csv(report / "protocols.csv")
+    row = table.index[table["protocol"] == "artist_filtered"][0]
+    assert macros["artistFilteredNoneTestAccuracy"].value == _percent(table.loc[row, "accuracy_mean"])
+    assert macros["artistFilteredNoneTestAccuracy"].source == f"protocols.csv row {row}: accuracy_mean"
+    assert {m.name for m in protocol_macros(report)} <= {m.name for m in paper_macros(report, "none", "x")}

@@ -6,6 +6,7 @@ rule paper:
     input:
         report=list(report_paper_outputs().values()),
         tables=report_tables(),
+        protocols=protocol_report_outputs(),
         captions=figure_captions(),
         code=REPORT_CODE,
     output:
