@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from astgenre.baselines import probe, runs, selection, svm
-from astgenre.baselines.tables import write_feature_table
+from astgenre.baselines.tables import read_features, write_feature_table
 from astgenre.contracts import PREDICTION_COLUMNS, PROB_COLUMNS
 from astgenre.labels import CLASSES
 from astgenre.metrics import track_metrics
@@ -232,3 +232,15 @@ def test_predictions_and_metrics_files_have_the_ast_runs_format(tmp_path, monkey
     )
     recomputed = track_metrics(list(predictions["label"]), predictions[list(PROB_COLUMNS)].to_numpy())
     assert on_disk["accuracy"] == pytest.approx(recomputed["accuracy"]) and on_disk["n_tracks"] == len(test)
+
+
+def test_tables_round_trip_ids_and_nan(tmp_path):
+    path = tmp_path / "t.tsv"
+    write_feature_table(path, ["NA", "a/b"], np.array([[np.nan, 0.1], [1e-300, -2.5]]), ["x", "y"], n_windows=[1, 3])
+    rows = read_features([path], ["a/b", "NA", "gone"], missing="skip")
+    assert rows.track_ids == ("a/b", "NA") and list(rows.n_windows) == [3, 1]
+    assert np.isnan(rows.values[1, 0]) and rows.values[0, 0] == 1e-300 and rows.values[1, 1] == 0.1
+    with pytest.raises(ValueError, match="in no feature table"):
+        read_features([path], ["gone"])
+    with pytest.raises(ValueError, match="more than one"):
+        read_features([path, path], ["NA"])

@@ -53,7 +53,7 @@ def write_feature_table(
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", newline="") as stream:
-            table.to_csv(stream, sep="\t", index=False, float_format="%.17g", lineterminator="\n")
+            table.to_csv(stream, sep="\t", index=False, float_format="%.17g", na_rep="NaN", lineterminator="\n")
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
@@ -62,18 +62,21 @@ def write_feature_table(
 
 def read_feature_table(path: Path) -> pd.DataFrame:
     """One table as written by :func:`write_feature_table` (track ids as str, features float64)."""
-    table = pd.read_csv(path, sep="\t", dtype={ID_COLUMN: str}, keep_default_na=False, na_values=["NaN", "nan"])
+    table = pd.read_csv(path, sep="\t", dtype={ID_COLUMN: str}, keep_default_na=False, na_values=["NaN"])
     if list(table.columns[:2]) != [ID_COLUMN, N_WINDOWS_COLUMN]:
         raise ValueError(f"{path}: not a baseline feature table (columns {list(table.columns[:2])} ...)")
     return table
 
 
-def read_features(tables: Iterable[Path], track_ids: Sequence[str]) -> TrackFeatures:
-    """The rows of ``track_ids`` (in that order) from the shard tables; every id must be in exactly one table.
+def read_features(tables: Iterable[Path], track_ids: Sequence[str], *, missing: str = "error") -> TrackFeatures:
+    """The rows of ``track_ids`` (in that order) from the shard tables; each id in at most one table.
 
     Only the requested rows leave this function: the values of every other track are dropped as each table is read.
-    Raises ValueError for an id in no table or in two, and for tables whose feature columns differ.
+    An id in no table is a ValueError (``missing="error"``) or left out (``missing="skip"``). Raises ValueError for
+    an id in two tables and for tables whose feature columns differ.
     """
+    if missing not in ("error", "skip"):
+        raise ValueError(f"missing must be 'error' or 'skip', not {missing!r}")
     wanted = list(dict.fromkeys(track_ids))
     if len(wanted) != len(track_ids):
         raise ValueError("read_features got duplicate track ids")
@@ -93,24 +96,17 @@ def read_features(tables: Iterable[Path], track_ids: Sequence[str]) -> TrackFeat
     duplicated = sorted(set(rows.loc[rows[ID_COLUMN].duplicated(), ID_COLUMN]))
     if duplicated:
         raise ValueError(f"track(s) in more than one feature table: {', '.join(duplicated[:8])}")
-    missing = [t for t in wanted if t not in set(rows[ID_COLUMN])]
-    if missing:
-        raise ValueError(f"{len(missing)} track(s) in no feature table: {', '.join(missing[:8])}")
-    rows = rows.set_index(ID_COLUMN).loc[wanted]
+    found = set(rows[ID_COLUMN])
+    absent = [t for t in wanted if t not in found]
+    if absent and missing == "error":
+        raise ValueError(f"{len(absent)} track(s) in no feature table: {', '.join(absent[:8])}")
+    rows = rows.set_index(ID_COLUMN).loc[[t for t in wanted if t in found]]
     return TrackFeatures(
-        track_ids=tuple(wanted),
+        track_ids=tuple(rows.index),
         n_windows=rows[N_WINDOWS_COLUMN].to_numpy(dtype=int),
         values=rows[list(names)].to_numpy(dtype=np.float64),
         names=names,
     )
-
-
-def table_track_ids(tables: Iterable[Path]) -> set[str]:
-    """Every track id listed in the tables (ids only: no feature value is kept)."""
-    found: set[str] = set()
-    for path in tables:
-        found.update(pd.read_csv(path, sep="\t", usecols=[ID_COLUMN], dtype=str, keep_default_na=False)[ID_COLUMN])
-    return found
 
 
 def load_tracks(tables: Sequence[Path], tracks: pd.DataFrame) -> tuple[pd.DataFrame, TrackFeatures]:
@@ -118,13 +114,11 @@ def load_tracks(tables: Sequence[Path], tracks: pd.DataFrame) -> tuple[pd.DataFr
 
     Tracks without a row (decode errors upstream) are dropped with a warning, as ``astgenre.data.load_split`` does.
     """
-    available = table_track_ids(tables)
-    missing = [t for t in tracks["track_id"] if t not in available]
-    if missing:
-        log.warning(
-            "%d track(s) have no baseline features (see decode_errors.tsv): %s", len(missing), ", ".join(missing)
-        )
-    kept = tracks[tracks["track_id"].isin(available)].reset_index(drop=True)
-    if kept.empty:
+    features = read_features(tables, list(tracks["track_id"]), missing="skip")
+    found = set(features.track_ids)
+    absent = [t for t in tracks["track_id"] if t not in found]
+    if absent:
+        log.warning("%d track(s) have no baseline features (see decode_errors.tsv): %s", len(absent), ", ".join(absent))
+    if not found:
         raise ValueError("none of the tracks has baseline features: check decode_errors.tsv")
-    return kept, read_features(tables, list(kept["track_id"]))
+    return tracks[tracks["track_id"].isin(found)].reset_index(drop=True), features
