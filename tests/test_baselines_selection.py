@@ -36,7 +36,7 @@ def test_selection_scores_follow_track_metrics():
     labels = list(rng.choice(CLASSES, 50))
     predictions = [list(rng.choice(CLASSES, 50)) for _ in range(4)] + [["classical"] * 50]
     for metric in ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1"):
-        scores = selection.selection_scores(labels, predictions, metric)
+        scores = selection.score_predictions(labels, predictions, metric)
         for score, predicted in zip(scores, predictions, strict=True):
             one_hot = (np.asarray(predicted)[:, None] == np.asarray(CLASSES)[None, :]).astype(float)
             assert score == pytest.approx(track_metrics(labels, one_hot)[metric], abs=1e-12), metric
@@ -55,7 +55,7 @@ def test_ties_go_to_the_first_grid_point_and_the_final_fit_uses_training_only():
         selection.select_and_fit("t", grid, predict_grid, probe.candidate, (x_train, y_train), (x_select, y_select))
     fitted = selection.select_and_fit("t", grid, predict_grid, _ConstantModel, (x_train, y_train), (x_select, y_select))
     assert fitted.chosen == {"C": 0.01} and list(fitted.selection_scores["chosen"]) == [True, False, False]
-    expected = selection.selection_scores(y_select, [constant], "macro_f1")[0]
+    expected = selection.score_predictions(y_select, [constant], "macro_f1")[0]
     assert (fitted.selection_scores["score"] == expected).all()
     assert fitted.estimator.n_seen == len(y_train)  # fitted on the training tracks, not training + selection
 

@@ -57,11 +57,18 @@ class FittedBaseline:
 
 
 def fit_converged(fit: Callable[[], Any]) -> tuple[Any, bool]:
-    """``fit()``'s result, and False when it raised a scikit-learn ConvergenceWarning (which is not shown)."""
+    """``fit()``'s result, and False when it raised a scikit-learn ConvergenceWarning (recorded, not shown; other
+    warnings are shown as usual)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         result = fit()
-    return result, not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    converged = True
+    for warning in caught:
+        if issubclass(warning.category, ConvergenceWarning):
+            converged = False
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return result, converged
 
 
 def encode_labels(labels: Sequence[str]) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -74,7 +81,7 @@ def encode_labels(labels: Sequence[str]) -> tuple[np.ndarray, tuple[int, ...]]:
     return np.array([code[LABEL2ID[label]] for label in labels]), present
 
 
-def selection_scores(labels: Sequence[str], predictions: Sequence[Sequence[str]], metric: str) -> np.ndarray:
+def score_predictions(labels: Sequence[str], predictions: Sequence[Sequence[str]], metric: str) -> np.ndarray:
     """The study's metric of each list of arg-max predictions (class names) against ``labels``.
 
     Accuracy, balanced accuracy and macro-F1 come from ``astgenre.metrics.scores_from_confusion`` over all the
@@ -131,7 +138,7 @@ def select_and_fit(
     if len(outcomes) != len(grid):
         raise RuntimeError(f"{baseline}: {len(outcomes)} predictions for a grid of {len(grid)} points")
     scores = pd.DataFrame([dict(point) for point in grid])
-    scores["score"] = selection_scores(y_select, [names[predicted] for predicted, _ in outcomes], select_metric)
+    scores["score"] = score_predictions(y_select, [names[predicted] for predicted, _ in outcomes], select_metric)
     scores["converged"] = [converged for _, converged in outcomes]
     best = int(np.argmax(scores["score"].to_numpy()))  # the first maximum: the earliest in grid order
     scores["chosen"] = np.arange(len(scores)) == best
@@ -149,7 +156,7 @@ def select_and_fit(
         selection_scores=scores,
         select_metric=select_metric,
     )
-    final_score = selection_scores(y_select, [_predicted(fitted.predict_proba(x_select))], select_metric)[0]
+    final_score = score_predictions(y_select, [_predicted(fitted.predict_proba(x_select))], select_metric)[0]
     if abs(final_score - fitted.select_score) > SCORE_TOLERANCE:
         raise RuntimeError(
             f"{baseline}: the final model scores {select_metric} {final_score!r} on the selection tracks, but its "
