@@ -113,7 +113,7 @@ def build_report(
     )
 
     per_run = run_table(study, n_boot=n_boot)
-    per_variant = variant_table(per_run, study.variants, select_metric=select_metric)
+    per_variant = variant_table(per_run, study.variants, select_metric=select_metric, baselines=study.baselines)
     best = str(per_variant.loc[per_variant["best"], "variant"].iloc[0])
     log.info("best variant by development %s: %s", select_metric, best)
     comparison = comparison_table(study, per_run, baseline)
@@ -153,7 +153,12 @@ def build_report(
         "confusion_normalized": partial(figures.confusion_figure, evaluation, study.variants, normalized=True),
         "recall_by_variant": partial(figures.recall_figure, per_run, study.variants),
         "forest": partial(figures.forest_figure, per_variant, reference),
-        "training_curves": partial(figures.training_curves_figure, study.history, study.training, study.variants),
+        "training_curves": partial(
+            figures.training_curves_figure,
+            study.history,
+            study.training,
+            [v for v in study.variants if v not in study.baselines],  # baselines are fitted, not trained
+        ),
         "calibration": partial(figures.calibration_figure, best_tracks, best),
         "variants": partial(figures.variants_figure, per_run, study.variants),
     }

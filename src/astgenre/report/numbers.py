@@ -164,7 +164,7 @@ def numbers_tex(macros: list[Macro]) -> str:
         lines += [
             "",
             "% Artist effect (official split against artist-filtered folds): not measured, as the study ran no",
-            "% artist-filtered protocol (config protocols.artist_filtered); see astgenre.report.numbers.protocol_macros.",
+            "% artist-filtered protocol (config protocols.artist_filtered); see report.numbers.protocol_macros.",
         ]
     return "\n".join([*lines, ""])
 

@@ -27,6 +27,9 @@ PATH_COLUMNS: tuple[str, ...] = (
 RUN_COLUMNS: tuple[str, ...] = ("variant", "seed", *PATH_COLUMNS)
 SCALAR_METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "macro_roc_auc")
 METRICS_KEYS: tuple[str, ...] = (*SCALAR_METRICS, "per_class", "confusion", "n_tracks", "variant", "seed", "split")
+FINE_TUNED = "fine-tuned"
+BASELINE = "baseline"
+"""train_summary.json's ``kind``: a fine-tuned AST run, or a deterministic baseline (astgenre.baselines) run once."""
 SUMMARY_KEYS: tuple[str, ...] = ("variant", "seed", "select_metric", "best_dev_metric", "selected_step", "recipe")
 """Keys of train_summary.json the report reads: which metric selected the checkpoint, and where."""
 PROB_SUM_TOLERANCE = 1e-3
@@ -49,6 +52,12 @@ class StudyRuns:
     history: pd.DataFrame
     training: pd.DataFrame
     variants: tuple[str, ...]
+
+    @property
+    def baselines(self) -> tuple[str, ...]:
+        """Variants that are deterministic baselines (one run, no training curve), in the runs' order."""
+        kinds = self.training.groupby("variant", sort=False)["kind"].agg(set)
+        return tuple(v for v in self.variants if kinds.get(v) == {BASELINE})
 
 
 def runs_frame(
@@ -179,6 +188,7 @@ def read_train_summary(path: Path, variant: str, seed: int) -> dict:
         "best_dev_metric": float(summary["best_dev_metric"]),
         "selected_step": int(summary["selected_step"]),
         "weighting": str(summary["recipe"].get("weighting", "none")),
+        "kind": str(summary.get("kind", FINE_TUNED)),
     }
 
 

@@ -87,7 +87,11 @@ def run_table(study: StudyRuns, n_boot: int = 1000, confidence: float = 0.95) ->
 
 
 def variant_table(
-    runs: pd.DataFrame, variants: Sequence[str], confidence: float = 0.95, select_metric: str = DEFAULT_SELECTION
+    runs: pd.DataFrame,
+    variants: Sequence[str],
+    confidence: float = 0.95,
+    select_metric: str = DEFAULT_SELECTION,
+    baselines: Sequence[str] = (),
 ) -> pd.DataFrame:
     """One row per variant over its seeds: mean, std and t-interval of the evaluation metrics and
     per-class recalls, mean bootstrap bounds, development metrics, and ``best`` (by the mean development
@@ -125,7 +129,9 @@ def variant_table(
         rows.append(row)
     table = pd.DataFrame(rows)
     table["selected_by"] = select_metric
-    table["best"] = table["variant"] == select_best_variant(table, select_metric)
+    table["baseline_system"] = table["variant"].isin(baselines)
+    candidates = table[~table["baseline_system"]] if (~table["baseline_system"]).any() else table
+    table["best"] = table["variant"] == select_best_variant(candidates, select_metric)
     return table
 
 
@@ -170,6 +176,7 @@ def comparison_table(study: StudyRuns, runs: pd.DataFrame, baseline: str) -> pd.
     """
     others = [v for v in study.variants if v != baseline]
     evaluation = study.predictions[study.predictions["split"] == "evaluation"]
+    deterministic = set(study.baselines)
     rows = []
     for variant in others:
         if baseline not in study.variants:
@@ -178,12 +185,16 @@ def comparison_table(study: StudyRuns, runs: pd.DataFrame, baseline: str) -> pd.
         for metric in HEADLINE_METRICS:
             base = _by_seed(runs, baseline, f"eval_{metric}")
             other = _by_seed(runs, variant, f"eval_{metric}")
+            if variant in deterministic:  # one deterministic run, paired with every seed of the baseline
+                other = dict.fromkeys(base, next(iter(other.values())))
             paired = sorted(set(base) & set(other))
             difference = float(np.mean([other[s] - base[s] for s in paired])) if paired else math.nan
             n_tracks = int(runs.loc[runs["variant"].isin([baseline, variant]), "eval_n_tracks"].min())
             results = [(None, r) for r in paired_seed_tests(base, other, equality_tolerance(n_tracks))]
             if metric == "accuracy":
-                base_correct, other_correct = _paired_correctness(evaluation, baseline, variant, paired)
+                base_correct, other_correct = _paired_correctness(
+                    evaluation, baseline, variant, paired, variant in deterministic
+                )
                 results.append((None, _permutation_row(base_correct, other_correct)))
                 results += [(seed, mcnemar_exact(base_correct[k], other_correct[k])) for k, seed in enumerate(paired)]
             for seed, result in results:
@@ -210,13 +221,15 @@ def _by_seed(runs: pd.DataFrame, variant: str, column: str) -> dict[int, float]:
 
 
 def _paired_correctness(
-    evaluation: pd.DataFrame, baseline: str, variant: str, seeds: Sequence[int]
+    evaluation: pd.DataFrame, baseline: str, variant: str, seeds: Sequence[int], deterministic: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(seeds, tracks) boolean arrays of per-track correctness, the same track in the same column."""
+    """(seeds, tracks) boolean arrays of per-track correctness, the same track in the same column; a deterministic
+    variant's single run stands beside every seed of the baseline."""
     base_correct, other_correct, tracks = [], [], None
     for seed in seeds:
         base = evaluation[(evaluation["variant"] == baseline) & (evaluation["seed"] == seed)].set_index("track_id")
-        other = evaluation[(evaluation["variant"] == variant) & (evaluation["seed"] == seed)].set_index("track_id")
+        runs = evaluation[evaluation["variant"] == variant]
+        other = (runs if deterministic else runs[runs["seed"] == seed]).set_index("track_id")
         tracks = sorted(base.index) if tracks is None else tracks
         if set(base.index) != set(tracks) or set(other.index) != set(tracks):
             raise ValueError(
