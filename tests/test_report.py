@@ -639,3 +639,34 @@ def test_workflow_script_builds_the_report(tmp_path):
     assert all((out / name).is_file() for name in REPORT_FILES.values())
     assert sorted(p.name for p in (out / PAPER_DIR / "figures").iterdir()) == sorted(f"{n}.pdf" for n in PAPER_FIGURES)
     assert "best variant" in (tmp_path / "report.log").read_text()
+
+
+def test_a_deterministic_baseline_is_paired_with_every_seed_and_never_the_best(tmp_path, monkeypatch):
+    """A baseline runs once (seed 0, kind baseline): its one run stands beside each seed of `none` in the tests over
+    seeds and over tracks, and it cannot be the best variant however well it does."""
+    monkeypatch.setitem(STRENGTH, "mfcc_svm", 9.0)  # far better than none: it would be "best" if it could
+    runs = pd.concat([write_runs(tmp_path / "a", ["none"], [0, 1, 2]), write_runs(tmp_path / "b", ["mfcc_svm"], [0])])
+    summary_path = Path(runs.iloc[-1]["train_summary"])
+    summary_path.write_text(json.dumps({**json.loads(summary_path.read_text()), "kind": "baseline"}))
+    out = tmp_path / "report"
+    build_report(runs.reset_index(drop=True), write_index_summary(tmp_path / "s.json"), out, LITERATURE, n_boot=50)
+    table = pd.read_csv(out / "table.csv").set_index("variant")
+    assert table.loc["none", "best"] and not table.loc["mfcc_svm", "best"] and table.loc["mfcc_svm", "baseline_system"]
+    comparison = pd.read_csv(out / "comparison.csv")
+    rows = comparison[comparison["variant"] == "mfcc_svm"]
+    t_row = rows[(rows["test"] == PAIRED_T_TEST) & (rows["metric"] == "accuracy")].iloc[0]
+    none_acc = pd.read_csv(out / "runs.csv").set_index(["variant", "seed"])["eval_accuracy"]
+    differences = [none_acc[("mfcc_svm", 0)] - none_acc[("none", s)] for s in (0, 1, 2)]
+    assert t_row["n"] == 3 and t_row["mean_difference"] == pytest.approx(np.mean(differences))
+    assert t_row["statistic"] == pytest.approx(stats.ttest_1samp(differences, 0).statistic)
+    permutation = rows[rows["test"] == PERMUTATION_TEST].iloc[0]
+    frames = {
+        key: pd.read_csv(path, sep="\t").set_index("track_id").sort_index()
+        for key, path in (
+            (("mfcc_svm", 0), runs.iloc[-1]["predictions_evaluation"]),
+            *((("none", s), runs.iloc[s]["predictions_evaluation"]) for s in (0, 1, 2)),
+        )
+    }
+    correct = {key: (f["label"] == f["predicted"]).astype(int) for key, f in frames.items()}
+    expected = sum((correct[("mfcc_svm", 0)] - correct[("none", s)]).sum() for s in (0, 1, 2))
+    assert permutation["statistic"] == expected

@@ -265,6 +265,15 @@ def protocol_runs(config: Mapping[str, Any]) -> list[tuple[str, int, str, int]]:
     ]
 
 
+def baseline_excerpt(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The excerpt the baselines read: the study's own (``audio.start``, ``audio.duration``)."""
+    return {key: config["audio"][key] for key in ("start", "duration")}
+
+
 def study_excerpts(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every distinct excerpt the study's variants need, by key: each is decoded and featurised once."""
-    return {excerpt_key(e): e for e in (variant_excerpt(config, v) for v in study_variants(config))}
+    """Every distinct excerpt the study's variants (and baselines) need, by key: each is decoded and featurised
+    once."""
+    excerpts = [variant_excerpt(config, v) for v in study_variants(config)]
+    if config.get("baselines"):
+        excerpts.append(baseline_excerpt(config))
+    return {excerpt_key(e): e for e in excerpts}

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from astgenre.config import (
     SCHEMA,
+    baseline_excerpt,
     check_resource_rules,
     excerpt_key,
     load_study,
@@ -21,6 +22,7 @@ from astgenre.contracts import (
     MODEL_DIR,
     RUN_DIR,
     TRACKS_FILE,
+    SELECTION_FILE,
     TRAIN_SUMMARY_FILE,
     metrics_file,
     predictions_file,
@@ -43,11 +45,23 @@ PROTOCOL_RUNS = protocol_runs(CFG)
 PROTOCOLS = list(dict.fromkeys(protocol for protocol, *_ in PROTOCOL_RUNS))
 # Every distinct excerpt {start, duration} the variants need, by folder name: decoded and featurised once each.
 EXCERPTS = study_excerpts(CFG)
+# Baselines (astgenre.baselines), run once each (seed 0) on the study's excerpt, under every protocol.
+BASELINES = CFG.get("baselines") or []
+BASELINE_EXCERPT = excerpt_key(baseline_excerpt(CFG))
+BASELINE_RUNS = [(baseline, 0) for baseline in BASELINES]
+BASELINE_PROTOCOL_RUNS = [
+    (protocol, fold, baseline, 0)
+    for protocol, fold in dict.fromkeys((protocol, fold) for protocol, fold, *_ in PROTOCOL_RUNS)
+    for baseline in BASELINES
+]
 # A run's folder (variant and seed wildcards); file names inside it come from astgenre.contracts.
 RUN = f"{RESULTS}/{RUN_DIR}"
 # A protocol's folder (its assignment), and a protocol run's folder (protocol, fold, variant and seed wildcards).
 PROTOCOL = f"{RESULTS}/protocols/{{protocol}}"
 PROTOCOL_RUN = f"{PROTOCOL}/fold{{fold}}/{{variant}}/seed{{seed}}"
+# A baseline's run folders: like an AST run's, seed 0.
+BASELINE_RUN = f"{RESULTS}/runs/{{baseline}}/seed0"
+BASELINE_PROTOCOL_RUN = f"{PROTOCOL}/fold{{fold}}/{{baseline}}/seed0"
 # Each variant's typed recipe, built and checked once here: a bad recipe stops the workflow before any job.
 RECIPES = {variant: Recipe.from_mapping(variant_training(CFG, variant)) for variant in study_variants(CFG)}
 # The filterbank settings every feature, checkpoint and model shares.
@@ -67,6 +81,7 @@ wildcard_constraints:
     protocol="|".join(PROTOCOLS) or "official",
     fold=r"\d+",
     excerpt="|".join(re.escape(key) for key in EXCERPTS),
+    baseline="mfcc_svm|linear_probe",
 
 
 def run_dir(variant, seed):
@@ -87,12 +102,18 @@ def variant_features(wildcards):
     return [feature_dir(excerpt, shard) for shard in SHARDS]
 
 
-def protocol_run_files(name):
-    """One path per protocol run, in PROTOCOL_RUNS order."""
+def protocol_run_files(name, baselines=False):
+    """One path per protocol run, in PROTOCOL_RUNS order; with baselines, BASELINE_PROTOCOL_RUNS follow."""
+    runs = PROTOCOL_RUNS + (BASELINE_PROTOCOL_RUNS if baselines else [])
     return [
         f"{PROTOCOL_RUN.format(protocol=protocol, fold=fold, variant=variant, seed=seed)}/{name}"
-        for protocol, fold, variant, seed in PROTOCOL_RUNS
+        for protocol, fold, variant, seed in runs
     ]
+
+
+def baseline_tables(wildcards):
+    """The per-shard feature tables of a baseline."""
+    return [f"{RESULTS}/baselines/{wildcards.baseline}/shard{shard}.tsv" for shard in SHARDS]
 
 
 def variant_decode_errors(wildcards):
@@ -100,9 +121,11 @@ def variant_decode_errors(wildcards):
     return f"{RESULTS}/audio/{excerpt_key(variant_excerpt(CFG, wildcards.variant))}/decode_errors.tsv"
 
 
-def run_files(name):
-    """One path per run of the grid, in RUNS order (e.g. run_files(HISTORY_FILE))."""
-    return [f"{run_dir(variant, seed)}/{name}" for variant, seed in RUNS]
+def run_files(name, baselines=False):
+    """One path per run of the grid, in RUNS order (e.g. run_files(HISTORY_FILE)); with baselines, the baselines'
+    runs (BASELINE_RUNS) follow."""
+    runs = RUNS + (BASELINE_RUNS if baselines else [])
+    return [f"{run_dir(variant, seed)}/{name}" for variant, seed in runs]
 
 
 def archive_source(wildcards):

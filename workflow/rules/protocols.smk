@@ -60,8 +60,8 @@ use rule evaluate as evaluate_protocol with:
 
 rule protocol_report:
     input:
-        official=run_files(predictions_file("evaluation")),
-        protocols=protocol_run_files(predictions_file("test")),
+        official=run_files(predictions_file("evaluation"), True),
+        protocols=protocol_run_files(predictions_file("test"), True),
         code=REPORT_CODE,
     output:
         **{
@@ -75,7 +75,7 @@ rule protocol_report:
     conda:
         ENV
     params:
-        official=[("official", 0, variant, seed) for variant, seed in RUNS],
-        protocols=PROTOCOL_RUNS,
+        official=[("official", 0, variant, seed) for variant, seed in RUNS + BASELINE_RUNS],
+        protocols=PROTOCOL_RUNS + BASELINE_PROTOCOL_RUNS,
     script:
         "../scripts/protocol_report.py"

@@ -2,10 +2,10 @@
 # `--forcerun report`.
 rule report:
     input:
-        **{f"predictions_{split}": run_files(predictions_file(split)) for split in EVALUATION_SPLITS},
-        **{f"metrics_{split}": run_files(metrics_file(split)) for split in EVALUATION_SPLITS},
-        history=run_files(HISTORY_FILE),
-        train_summary=run_files(TRAIN_SUMMARY_FILE),
+        **{f"predictions_{split}": run_files(predictions_file(split), True) for split in EVALUATION_SPLITS},
+        **{f"metrics_{split}": run_files(metrics_file(split), True) for split in EVALUATION_SPLITS},
+        history=run_files(HISTORY_FILE, True),
+        train_summary=run_files(TRAIN_SUMMARY_FILE, True),
         index_summary=f"{RESULTS}/index_summary.json",
         literature=workflow.source_path("../report/literature.csv"),
         code=REPORT_CODE,
@@ -26,8 +26,8 @@ rule report:
     resources:
         **rule_resources("report"),
     params:
-        variants=[variant for variant, _ in RUNS],
-        seeds=[seed for _, seed in RUNS],
+        variants=[variant for variant, _ in RUNS + BASELINE_RUNS],
+        seeds=[seed for _, seed in RUNS + BASELINE_RUNS],
         select_metric=CFG["selection"]["metric"],
         formats=FORMATS,
     script:

@@ -144,3 +144,76 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def write_run(
+    *,
+    baseline: str,
+    tables: Sequence[Path],
+    index_path: Path,
+    outputs: dict[str, Path],
+    sets: Sequence[str],
+    assignment: Path | None = None,
+    fold: int = 0,
+    select_metric: str = "macro_f1",
+) -> dict[str, Any]:
+    """One baseline run in the AST runs' files: fit on the train tracks, choose on the select tracks, predict each
+    of ``sets``, check from the selection record that no test track was read; return the selection record.
+
+    Without ``assignment`` (the official split): train on training, select on development, evaluate development
+    and evaluation, and also write the history and train summary the report reads for every run (one row: the
+    chosen grid point's development metrics; ``kind``: baseline). With an assignment: the roles of ``fold``,
+    evaluated on select and test. ``outputs`` names the files: predictions_<set>, metrics_<set>, tracks, selection
+    (and history, summary for the official split).
+    """
+    from astgenre import protocols
+    from astgenre.contracts import DEV_METRICS, HISTORY_COLUMNS
+    from astgenre.dataset import read_index
+
+    index = read_index(index_path)
+    if assignment is None:
+        parts = {"train": "training", "select": "development", "development": "development", "evaluation": "evaluation"}
+        tracks = {name: index[index["split"] == split] for name, split in parts.items()}
+        test = tracks["evaluation"]
+    else:
+        roles = protocols.roles_of(protocols.read(assignment), fold)
+        tracks = {role: index[index["track_id"].isin(set(ids))] for role, ids in roles.items()}
+        test = tracks["test"]
+    fitted = fit_from_tables(baseline, tables, tracks["train"], tracks["select"], select_metric)
+    write_selection_record(fitted, outputs["selection"])
+    check_selection_record(outputs["selection"], test["track_id"])
+    used = pd.DataFrame(
+        {
+            "track_id": [*fitted.train_ids, *fitted.select_ids],
+            "role": ["train"] * len(fitted.train_ids) + ["select"] * len(fitted.select_ids),
+        }
+    )
+    used.to_csv(outputs["tracks"], sep="\t", index=False)
+    metrics = {}
+    for name in sets:
+        metrics[name] = write_predictions(
+            fitted,
+            tables,
+            tracks[name],
+            split=name,
+            predictions_path=outputs[f"predictions_{name}"],
+            metrics_path=outputs[f"metrics_{name}"],
+        )
+    record = selection_record(fitted)
+    if "history" in outputs:
+        development = metrics["development"]
+        row = {"epoch": 0, "step": 0, **{f"dev_{m}": development[m] for m in DEV_METRICS}}
+        pd.DataFrame([row], columns=list(HISTORY_COLUMNS)).to_csv(outputs["history"], sep="\t", index=False)
+        summary = {
+            "variant": baseline,
+            "seed": 0,
+            "kind": "baseline",
+            "select_metric": select_metric,
+            "best_dev_metric": fitted.select_score,
+            "selected_step": 0,
+            "selected_epoch": 0,
+            "chosen": fitted.chosen,
+            "recipe": {"weighting": "none"},
+        }
+        Path(outputs["summary"]).write_text(json.dumps(summary, indent=2, default=_plain) + "\n")
+    return record
