@@ -27,6 +27,7 @@ from .features import FbankSettings
 from .labels import CLASSES, LABEL2ID
 from .metrics import track_metrics
 from .model import check_weights_equal, load_for_finetuning, load_weights_into, save_run_info, weights_file
+from .training_logs import reporting_callbacks
 from .weighting import class_weights, sample_weights, weighted_cross_entropy
 
 log = logging.getLogger(__name__)
@@ -209,12 +210,15 @@ def train_run(
     settings: FbankSettings = FbankSettings(),
     threads: int | None = None,
     progress: bool = False,
+    tensorboard_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Fine-tune one run and save the selected (best on development) model to model_dir.
 
     Reads only the training and development splits. A run interrupted midway resumes from the last
-    checkpoint in work_dir when called again; work_dir is removed after success.
+    checkpoint in work_dir when called again; work_dir is removed after success. With ``recipe["report_to"]``
+    "tensorboard", the loss and development metrics are logged to event files in tensorboard_dir.
     """
+    logging_callbacks = reporting_callbacks(recipe, tensorboard_dir)
     if threads:
         torch.set_num_threads(threads)
     set_seed(seed)
@@ -309,7 +313,7 @@ def train_run(
     if recipe.get("layer_decay"):
         groups = layerwise_param_groups(model, recipe["learning_rate"], recipe["layer_decay"], recipe["weight_decay"])
         optimizers = (torch.optim.AdamW(groups, lr=recipe["learning_rate"]), None)
-    callbacks = []
+    callbacks = list(logging_callbacks)
     if recipe.get("early_stopping_patience"):
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=recipe["early_stopping_patience"]))
     trainer = WindowTrainer(

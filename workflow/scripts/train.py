@@ -6,6 +6,7 @@ from pathlib import Path
 from astgenre.features import FbankSettings
 from astgenre.logs import log_to
 from astgenre.training import launch_distributed, train_run
+from astgenre.training_logs import TENSORBOARD_DIR
 
 log_to(snakemake.log[0])
 spec = dict(
@@ -21,6 +22,8 @@ spec = dict(
     variant=snakemake.wildcards.variant,
     settings=FbankSettings(**snakemake.params.settings),
     threads=snakemake.threads,
+    # training.report_to: tensorboard writes event files into the run's folder (beside history.tsv)
+    tensorboard_dir=Path(snakemake.output.history).parent / TENSORBOARD_DIR,
 )
 gpus = int(snakemake.resources.get("gpu", 0))
 if gpus > 1:
