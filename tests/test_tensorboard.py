@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from test_training import make_study, recipe  # noqa: F401 - recipe is a fixture
+from test_training import make_study
 
 from astgenre.config import ConfigError, deep_merge, load_study, variant_training
 from astgenre.training import train_run
@@ -35,6 +35,19 @@ TAGS = {
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     return make_study(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture
+def recipe(repo):
+    """test_training's recipe: the demo's, small."""
+    cfg = load_study(
+        yaml.safe_load((repo / "config.yaml").read_text()) | {"study": "demo"},
+        repo / "config.yaml",
+        repo / "workflow/schemas/config.schema.yaml",
+    )
+    return dict(
+        variant_training(cfg, "inverse_frequency"), epochs=3, batch_size=8, windows_per_track=2, eval_hop_frames=32
+    )
 
 
 def train(study, out: Path, recipe, seed: int = 0) -> dict:

@@ -27,6 +27,8 @@ from .labels import CLASSES, ID2LABEL, LABEL2ID
 
 RUN_INFO = "astgenre.json"
 """File saved beside a fine-tuned model: feature settings, window length and hop, aggregation, labels."""
+CARD = "README.md"
+"""The model card of a model folder (Markdown with the YAML metadata block the Hugging Face Hub reads)."""
 PREPROCESSOR_CONFIG = FEATURE_EXTRACTOR_NAME
 """The feature extractor's settings saved beside a fine-tuned model, read by ``AutoFeatureExtractor`` and
 ``pipeline("audio-classification")``: the features the model was trained on."""
@@ -219,7 +221,9 @@ def feature_extractor_problems(model_dir: Path | str) -> list[str]:
         if saved.get(key, value) != value
     ]
     if max_length != expected["max_length"]:
-        problems.append(f"{model_dir / 'config.json'}: max_length {max_length} differs from the window {expected['max_length']}")
+        problems.append(
+            f"{model_dir / 'config.json'}: max_length {max_length}, not the window {expected['max_length']}"
+        )
     return problems
 
 

@@ -3,6 +3,7 @@ import re
 from pathlib import Path
 
 from astgenre.config import excerpt_key, load_study, study_excerpts, variant_excerpt, variant_training
+import astgenre
 import astgenre.report
 from astgenre.report import REPORT_CAPTIONS, REPORT_FILES
 
@@ -25,6 +26,20 @@ ENV = "../envs/astgenre.yaml"
 REPORT_CATEGORIES = {"csv": "Tables", "md": "Tables", "png": "Figures"}
 # The report package's own modules are inputs of the report rule: editing plotting code reruns the report alone.
 REPORT_CODE = sorted(str(path) for path in Path(astgenre.report.__file__).parent.glob("*.py"))
+# The model cards' code: their module and the report's table code they share, not its plotting code. Editing it reruns
+# the cards (and the export that holds one), nothing upstream; editing plotting code still reruns the report alone.
+CARD_CODE = sorted(
+    [str(Path(astgenre.__file__).parent / "model_card.py"), *(p for p in REPORT_CODE if Path(p).name != "figures.py")]
+)
+# The files of a run that the report and the model cards read, by the report's name for them (PATH_COLUMNS).
+RUN_RESULT_FILES = {
+    "predictions_development": "predictions_development.tsv",
+    "predictions_evaluation": "predictions_evaluation.tsv",
+    "metrics_development": "metrics_development.json",
+    "metrics_evaluation": "metrics_evaluation.json",
+    "history": "history.tsv",
+    "train_summary": "train_summary.json",
+}
 
 
 wildcard_constraints:
@@ -50,6 +65,16 @@ def variant_features(wildcards):
     """The feature shards of the excerpt the run's variant decodes."""
     excerpt = excerpt_key(variant_excerpt(CFG, wildcards.variant))
     return [feature_dir(excerpt, shard) for shard in SHARDS]
+
+
+def run_pattern(name):
+    """A file of the run {variant}/seed{seed}, with the wildcards left in (e.g. run_pattern('README.md'))."""
+    return f"{RESULTS}/runs/{{variant}}/seed{{seed}}/{name}"
+
+
+def variant_excerpts(variants):
+    """The excerpt {start, duration} each variant decodes, by variant (what the model cards say of the input)."""
+    return {variant: variant_excerpt(CFG, variant) for variant in variants}
 
 
 def run_files(name):
@@ -98,6 +123,7 @@ def all_outputs():
         f"{RESULTS}/index.tsv",
         f"{RESULTS}/decode_errors.tsv",
         *report_outputs(),
+        *run_files("README.md"),
         f"{RESULTS}/best_model",
     ]
 
