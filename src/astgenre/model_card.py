@@ -127,18 +127,8 @@ def _run(
     paths = runs[chosen].iloc[0]
     row = per_run[(per_run["variant"] == variant) & (per_run["seed"] == seed)].iloc[0].to_dict()
     metrics = study_runs.metrics
-    support = {
-        split: {
-            cls: int(value)
-            for cls, value in metrics[
-                (metrics["variant"] == variant) & (metrics["seed"] == seed) & (metrics["split"] == split)
-            ]
-            .iloc[0][[f"support_{cls}" for cls in CLASSES]]
-            .rename(lambda column: column.removeprefix("support_"))
-            .items()
-        }
-        for split in CARD_SPLITS
-    }
+    mine = metrics[(metrics["variant"] == variant) & (metrics["seed"] == seed)].set_index("split")
+    support = {split: {cls: int(mine.loc[split, f"support_{cls}"]) for cls in CLASSES} for split in CARD_SPLITS}
     info = json.loads((model_dir / RUN_INFO).read_text())
     if (str(info.get("variant")), int(info.get("seed", -1))) != (variant, seed):
         raise ValueError(f"{model_dir / RUN_INFO} is the model of {info.get('variant')}/seed{info.get('seed')}")
@@ -155,7 +145,7 @@ def _render(
     variant_row: Mapping[str, Any] | None = None,
     report_best: str | None = None,
 ) -> str:
-    metadata = card_metadata_for(run, study)
+    metadata = _metadata(run, study)
     front = yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True, width=1000)
     body = _body(run, study, n_boot, selection, variant_row, report_best)
     text = f"---\n{front}---\n\n{body}"
@@ -165,7 +155,7 @@ def _render(
     return text
 
 
-def card_metadata_for(run: _Run, study: Study) -> dict[str, Any]:
+def _metadata(run: _Run, study: Study) -> dict[str, Any]:
     """The YAML metadata block: library, pipeline tag, base model, datasets, metrics and model-index results (the
     run's metrics on the evaluation and the development split, fractions rounded to 4 decimals)."""
     dataset = study.dataset
@@ -192,7 +182,7 @@ def card_metadata_for(run: _Run, study: Study) -> dict[str, Any]:
                             "type": hub_id,
                             "value": round(float(run.row[f"{_SPLIT_PREFIX[split]}_{column}"]), 4),
                             "name": f"{name} ({split})",
-                            **({"args": args} if args else {}),
+                            **({"args": dict(args)} if args else {}),  # a copy: no YAML anchors
                         }
                         for column, hub_id, name, args in CARD_METRICS
                     ],
@@ -220,11 +210,14 @@ def window_seconds(frames: int, sample_rate: int) -> float:
 
 
 def excerpt_text(excerpt: Mapping[str, Any]) -> str:
+    """The part of each track that the study read, in words ("30 s from the middle of each track")."""
     start, duration = excerpt.get("start", 0.0), excerpt.get("duration")
-    if duration is None:
-        return "the whole track" if start in (0, 0.0, "middle") else f"the track from {float(start):g} s"
-    where = "from the middle" if start == "middle" else f"from {float(start):g} s"
-    return f"{float(duration):g} s {where}"
+    if start == "middle":
+        return "whole tracks" if duration is None else f"{float(duration):g} s from the middle of each track"
+    if float(start) == 0:
+        return "whole tracks" if duration is None else f"the first {float(duration):g} s of each track"
+    length = "the rest" if duration is None else f"{float(duration):g} s"
+    return f"{length} of each track from {float(start):g} s on"
 
 
 def excerpt_arguments(excerpt: Mapping[str, Any]) -> str:
@@ -339,7 +332,7 @@ def _protocol_section(
         "",
         f"- Data: {study.dataset['name']}, tracks per split: {counts}. Training learns, development selects, "
         "evaluation measures.",
-        f"- Input: {excerpt_text(excerpt)} of each track, mono {settings.sample_rate} Hz; log-mel features "
+        f"- Input: {excerpt_text(excerpt)}, mono {settings.sample_rate} Hz; log-mel features "
         f"({settings.num_mel_bins} bins, 25 ms frames every 10 ms) normalised with mean {settings.mean} and std "
         f"{settings.std}, exactly as `ASTFeatureExtractor` computes them (preprocessor_config.json); windows of "
         f"{frames} frames.",

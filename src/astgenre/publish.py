@@ -120,6 +120,7 @@ def push_model(
     exit 2 for a bad repo id, folder or missing token (nothing is sent), exit 1 when the Hub fails.
     """
     import huggingface_hub
+    import huggingface_hub.errors
 
     check_repo_id(repo_id)
     files = upload_files(model)
@@ -128,8 +129,8 @@ def push_model(
         raise PushError(
             "no Hugging Face token: log in with `hf auth login` or set HF_TOKEN to a token with write access"
         )
-    import httpx
-
+    # HTTP errors of the Hub are OSErrors; transport errors come from its HTTP library (httpx or httpx2 by version)
+    transport_errors = getattr(huggingface_hub.errors, "HTTPError", OSError)
     api = huggingface_hub.HfApi(token=token)
     operations = [
         huggingface_hub.CommitOperationAdd(path_in_repo=f.path_in_repo, path_or_fileobj=str(f.local_path))
@@ -143,7 +144,7 @@ def push_model(
             commit_message=commit_message or f"Upload {Path(model).name} with astgenre push",
             repo_type="model",
         )
-    except (OSError, httpx.HTTPError) as error:  # HfHubHTTPError and offline mode are OSErrors
+    except (OSError, transport_errors) as error:
         raise PushError(f"uploading to {repo_id} failed: {error}", EXIT_UPLOAD_FAILED) from error
     return str(commit.commit_url)
 
