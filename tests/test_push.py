@@ -141,6 +141,11 @@ def _rename_a_tensor(folder: Path) -> None:
     save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
 
 
+def _old_run_info(folder: Path) -> None:
+    info = json.loads((folder / RUN_INFO).read_text())
+    (folder / RUN_INFO).write_text(json.dumps({k: v for k, v in info.items() if k != "features"}))
+
+
 def _contradict_features(folder: Path) -> None:
     path = folder / PREPROCESSOR_CONFIG
     path.write_text(json.dumps(dict(json.loads(path.read_text()), num_mel_bins=64)))
@@ -156,8 +161,18 @@ def _contradict_features(folder: Path) -> None:
         (_contradict_features, "num_mel_bins is 64, but the model was trained with 128"),
         (_rename_a_tensor, "cannot load the model in"),
         (_drop(RUN_INFO), "is not a model of this project"),
+        (_old_run_info, f"{RUN_INFO} lacks the feature settings or the window length"),
     ],
-    ids=["no-preprocessor", "no-config", "no-card", "bad-card", "wrong-features", "renamed-tensor", "no-run-info"],
+    ids=[
+        "no-preprocessor",
+        "no-config",
+        "no-card",
+        "bad-card",
+        "wrong-features",
+        "renamed-tensor",
+        "no-run-info",
+        "run-info-without-features",
+    ],
 )
 def test_an_incomplete_or_broken_folder_is_refused_before_any_upload(study, hub, capsys, damage, message):
     damage(study["best"])

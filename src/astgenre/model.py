@@ -207,6 +207,8 @@ def feature_extractor_problems(model_dir: Path | str) -> list[str]:
         return [f"{path} is missing: transformers' AutoFeatureExtractor and pipeline cannot load the model"]
     saved = json.loads(path.read_text())
     info = json.loads((model_dir / RUN_INFO).read_text())
+    if not isinstance(info.get("features"), dict) or "window_frames" not in info:
+        return [f"{model_dir / RUN_INFO} lacks the feature settings or the window length to compare {path} with"]
     settings = FbankSettings(**info["features"])
     expected = feature_extractor(settings, int(info["window_frames"])).to_dict()
     max_length = json.loads((model_dir / "config.json").read_text()).get("max_length")
