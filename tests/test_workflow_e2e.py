@@ -230,6 +230,78 @@ def test_best_model_is_exported_and_predicts_the_demo_audio(demo, tmp_path):
     assert set(table["genre_1"]) <= set(CLASSES)
 
 
+def test_best_model_drops_into_transformers_and_agrees_with_astgenre_predict(demo, monkeypatch):
+    """pipeline("audio-classification") and the Auto classes load the export offline with every tensor; on the
+    demo's evaluation tracks the pipeline's genre is astgenre predict's on the same single window."""
+    import huggingface_hub.constants
+    from transformers import AutoModelForAudioClassification, pipeline
+
+    from astgenre.audio import decode
+    from astgenre.model_card import window_seconds
+    from astgenre.predict import predict_files
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    best = demo / "results/demo/best_model"
+    _, loading = AutoModelForAudioClassification.from_pretrained(best, output_loading_info=True)
+    assert not any(loading.values()), loading
+    info = json.loads((best / "astgenre.json").read_text())
+    seconds = window_seconds(info["window_frames"], 16000)
+    tracks = sorted((demo / "results/demo/data/ismir04_genre/audio/evaluation").rglob("*.mp3"))[::4][:12]
+    classifier = pipeline("audio-classification", model=str(best), device="cpu")
+    ours = predict_files(tracks, best, device="cpu", start=0.0, duration=seconds, workers=0)
+    compared = 0
+    for track, row in zip(tracks, ours.itertuples(), strict=True):
+        scores = classifier({"raw": decode(track, duration=seconds), "sampling_rate": 16000}, top_k=6)
+        assert row.n_windows == 1
+        for entry in scores:
+            assert getattr(row, f"prob_{entry['label']}") == pytest.approx(entry["score"], abs=1e-3), track
+        if scores[0]["score"] - scores[1]["score"] > 0.01:  # not a near-tie
+            assert row.genre_1 == scores[0]["label"], track
+            compared += 1
+    assert compared >= len(tracks) // 2
+
+
+def test_model_cards_carry_the_reports_numbers(demo):
+    from astgenre.model_card import card_metadata, card_problems, eval_results
+    from astgenre.report.tables import interval_cell
+
+    results = demo / "results/demo"
+    best = json.loads((results / "best_model/best_run.json").read_text())
+    text = (results / "best_model/README.md").read_text()
+    assert card_problems(text) == [] and "> **Demo model.**" in text
+    metadata = card_metadata(text)
+    assert metadata["library_name"] == "transformers" and metadata["pipeline_tag"] == "audio-classification"
+    runs = pd.read_csv(results / "report/runs.csv")
+    row = runs[(runs["variant"] == best["variant"]) & (runs["seed"] == best["seed"])].iloc[0]
+    values = eval_results(text)
+    for split, prefix in (("evaluation", "eval"), ("development", "dev")):
+        assert values[(split, "accuracy")] == pytest.approx(row[f"{prefix}_accuracy"], abs=5e-5)
+        assert values[(split, "f1")] == pytest.approx(row[f"{prefix}_macro_f1"], abs=5e-5)
+    low, high = 100 * row["eval_accuracy_boot_low"], 100 * row["eval_accuracy_boot_high"]
+    assert f"[{low:.1f}, {high:.1f}]" in text  # the bootstrap interval of runs.csv
+    table = pd.read_csv(results / "report/table.csv").set_index("variant")
+    assert f"- Accuracy: {interval_cell(table.loc[best['variant']].to_dict(), 'eval_accuracy')}" in text
+    for run in sorted((results / "runs").glob("*/seed*")):
+        card = (run / "README.md").read_text()
+        metrics = json.loads((run / "metrics_evaluation.json").read_text())
+        assert card_problems(card) == []
+        assert eval_results(card)[("evaluation", "accuracy")] == pytest.approx(metrics["accuracy"], abs=5e-5)
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "astgenre"),
+            "push",
+            str(results / "best_model"),
+            "--repo-id",
+            "a/b",
+            "--dry-run",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0 and "6 file(s) would be uploaded to a/b" in proc.stdout, proc.stderr[-3000:]
+
+
 def test_second_run_is_a_noop_and_report_script_reruns_alone(demo):
     """Editing the report's code reruns the report and the paper bundle built from it, nothing else; `paper` is part
     of `all`, so that the bundle never lags the report."""
@@ -249,6 +321,22 @@ def test_second_run_is_a_noop_and_report_script_reruns_alone(demo):
     snakemake(demo, "--forcerun", "report")
     assert (report / "table.csv").stat().st_mtime > before
     assert planned_jobs(demo) == {}
+
+
+def test_editing_the_card_code_reruns_the_cards_alone_and_plotting_code_the_report_alone(demo):
+    """A touched file counts as edited once checksums are off (Snakemake 9 ignores a newer file of equal content)."""
+    by_time = ("--max-checksum-file-size", "0")
+    figures = Path(__import__("astgenre.report.figures").report.figures.__file__)
+    before = figures.stat()
+    os.utime(figures)
+    try:
+        assert planned_jobs(demo, *by_time) == {"report": 1, "all": 1}  # no card: they read no figure code
+    finally:
+        os.utime(figures, ns=(before.st_atime_ns, before.st_mtime_ns))
+    os.utime(Path(__import__("astgenre.model_card").model_card.__file__))
+    assert planned_jobs(demo, *by_time) == {"run_card": 6, "export_best_model": 1, "all": 1}  # nothing upstream
+    snakemake(demo, *by_time)
+    assert planned_jobs(demo, *by_time) == {}
 
 
 def test_same_seed_reproduces_a_workflow_run_to_the_last_digit(demo, tmp_path):

@@ -13,6 +13,7 @@ import pandas as pd
 
 from . import __version__
 from .labels import CLASSES
+from .publish import add_push_command
 
 EXIT_OK, EXIT_FAILED_FILES, EXIT_USAGE = 0, 1, 2
 
@@ -100,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="astgenre",
         description="Music genre classification with an Audio Spectrogram Transformer fine-tuned on ISMIR2004 "
         f"({', '.join(CLASSES)}).",
-        epilog="Run 'astgenre predict --help' for the options of a subcommand.",
+        epilog="Run 'astgenre predict --help' or 'astgenre push --help' for the options of a subcommand.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -197,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not print the table (use with --out); errors are still reported on stderr",
     )
     predict.set_defaults(handler=_predict)
+    add_push_command(commands)
     return parser
 
 

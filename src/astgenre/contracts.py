@@ -44,6 +44,11 @@ TRACKS_FILE = "tracks.tsv"
 """The tracks a run trained on and selected its checkpoint on (columns track_id, role: train or select)."""
 RUN_INFO = "astgenre.json"
 """File saved beside a fine-tuned model: feature settings, window length and hop, aggregation, labels."""
+CARD = "README.md"
+"""The model card of a model folder (Markdown with the YAML metadata block the Hugging Face Hub reads)."""
+PREPROCESSOR_CONFIG = "preprocessor_config.json"
+"""The feature extractor's settings beside a fine-tuned model (transformers' FEATURE_EXTRACTOR_NAME), read by
+``AutoFeatureExtractor`` and ``pipeline("audio-classification")``: the features the model was trained on."""
 BEST_RUN = "best_run.json"
 """File added to the exported model folder: which run was chosen, by which metric, among which candidates."""
 

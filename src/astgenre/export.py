@@ -6,12 +6,14 @@ import filecmp
 import json
 import math
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .contracts import BEST_RUN, MODEL_DIR, RUN_INFO, metrics_file
+from .contracts import BEST_RUN, CARD, MODEL_DIR, PREPROCESSOR_CONFIG, RUN_INFO, metrics_file
+from .features import FbankSettings
 from .files import make_temp_dir, share_like_umask
+from .model import feature_extractor, feature_extractor_problems
 
 
 def development_metric(run_dir: Path, metric: str = "macro_f1") -> dict[str, Any]:
@@ -45,15 +47,23 @@ def _run_info(run_dir: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def export_best_model(run_dirs: Sequence[Path], out_dir: Path, metric: str = "macro_f1") -> dict[str, Any]:
+def export_best_model(
+    run_dirs: Sequence[Path],
+    out_dir: Path,
+    metric: str = "macro_f1",
+    *,
+    card_writer: Callable[[dict[str, Any]], str] | None = None,
+) -> dict[str, Any]:
     """Copy the model of the run with the highest development `metric` (ties: the first given) to out_dir.
 
     `metric` is a number in every run's metrics_development.json for which higher is better (macro_f1, accuracy,
-    balanced_accuracy, weighted_f1, macro_roc_auc). Evaluation-split metrics are never read.
+    balanced_accuracy, weighted_f1, macro_roc_auc). Evaluation-split metrics are never read for the choice.
 
-    out_dir receives the run's model/ (safetensors, config.json, astgenre.json with feature settings and labels)
-    plus best_run.json (variant, seed, metric, value, run_dir, candidates: every run's value), whose content is
-    returned. The directory is assembled beside out_dir and renamed into place, replacing an older export.
+    out_dir receives the run's model/ (safetensors, config.json, preprocessor_config.json, astgenre.json with
+    feature settings and labels) plus best_run.json (variant, seed, metric, value, run_dir, candidates: every run's
+    value), whose content is returned, and README.md, the model card that ``card_writer(best_run)`` returns (none
+    without a card_writer). A run saved before models carried a preprocessor_config.json gets one written from its
+    astgenre.json. The directory is assembled beside out_dir and renamed into place, replacing an older export.
     """
     run_dirs = [Path(p) for p in run_dirs]
     if not run_dirs:
@@ -70,8 +80,26 @@ def export_best_model(run_dirs: Sequence[Path], out_dir: Path, metric: str = "ma
         "run_dir": chosen["run_dir"],
         "candidates": candidates,
     }
-    _copy_atomic(run_dirs[best] / MODEL_DIR, Path(out_dir), {BEST_RUN: json.dumps(summary, indent=2) + "\n"})
+    extra_files = {BEST_RUN: json.dumps(summary, indent=2) + "\n", **_preprocessor_file(run_dirs[best] / MODEL_DIR)}
+    if card_writer is not None:
+        extra_files[CARD] = card_writer(summary)
+    _copy_atomic(run_dirs[best] / MODEL_DIR, Path(out_dir), extra_files)
     return summary
+
+
+def _preprocessor_file(model_dir: Path) -> dict[str, str]:
+    """{preprocessor_config.json: text} for a model saved without one; {} when it has one that matches its
+    astgenre.json (or the run info has no feature settings to write one from). Raises ValueError on a mismatch."""
+    info = json.loads((model_dir / RUN_INFO).read_text())
+    if not isinstance(info.get("features"), Mapping) or "window_frames" not in info:
+        return {}
+    if (model_dir / PREPROCESSOR_CONFIG).is_file():
+        problems = feature_extractor_problems(model_dir)
+        if problems:
+            raise ValueError("; ".join(problems) + ": the model cannot be exported for transformers as it is")
+        return {}
+    extractor = feature_extractor(FbankSettings(**info["features"]), int(info["window_frames"]))
+    return {PREPROCESSOR_CONFIG: extractor.to_json_string()}
 
 
 def _check_copy(source: Path, copy: Path) -> None:

@@ -22,7 +22,7 @@ from safetensors.torch import load_file
 from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification, PreTrainedModel
 from transformers.utils import SAFE_WEIGHTS_NAME
 
-from .contracts import RUN_INFO
+from .contracts import PREPROCESSOR_CONFIG, RUN_INFO
 from .features import FbankSettings
 from .files import share_like_umask
 from .labels import CLASSES, ID2LABEL, LABEL2ID
@@ -150,9 +150,7 @@ def create_checkpoint(
     model = ASTForAudioClassification(config)
     out_dir = Path(out_dir)
     model.save_pretrained(out_dir)
-    ASTFeatureExtractor(
-        num_mel_bins=config.num_mel_bins, max_length=config.max_length, mean=settings.mean, std=settings.std
-    ).save_pretrained(out_dir)
+    feature_extractor(settings, config.max_length).save_pretrained(out_dir)
     share_like_umask(out_dir)  # safetensors writes the weights 0600
 
 
@@ -177,8 +175,54 @@ def load_for_finetuning(checkpoint: str | Path, *, attn_implementation: str = "s
 
 
 def save_run_info(model_dir: Path, info: dict[str, Any]) -> None:
-    """Write the settings a fine-tuned model needs for inference next to its weights."""
+    """Write the settings a fine-tuned model needs for inference next to its weights: astgenre.json for
+    ``astgenre predict`` and, from its feature settings and window length, preprocessor_config.json for transformers.
+    """
     (Path(model_dir) / RUN_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    feature_extractor(FbankSettings(**info["features"]), int(info["window_frames"])).save_pretrained(model_dir)
+
+
+def feature_extractor(settings: FbankSettings, max_length: int) -> ASTFeatureExtractor:
+    """The transformers feature extractor that computes the features a model was trained on: the study's log-mel
+    settings and the model's window of ``max_length`` frames (longer input is cut to it, shorter input padded)."""
+    return ASTFeatureExtractor(
+        sampling_rate=settings.sample_rate,
+        num_mel_bins=settings.num_mel_bins,
+        max_length=max_length,
+        mean=settings.mean,
+        std=settings.std,
+    )
+
+
+def feature_extractor_problems(model_dir: Path | str) -> list[str]:
+    """How the folder's preprocessor_config.json differs from the features in its astgenre.json and from the model's
+    window (config.json ``max_length``); empty when they agree. A missing file is a problem too."""
+    model_dir = Path(model_dir)
+    path = model_dir / PREPROCESSOR_CONFIG
+    if not path.is_file():
+        return [f"{path} is missing: transformers' AutoFeatureExtractor and pipeline cannot load the model"]
+    saved = json.loads(path.read_text())
+    info = json.loads((model_dir / RUN_INFO).read_text())
+    if not isinstance(info.get("features"), dict) or "window_frames" not in info:
+        return [f"{model_dir / RUN_INFO} lacks the feature settings or the window length to compare {path} with"]
+    settings = FbankSettings(**info["features"])
+    expected = feature_extractor(settings, int(info["window_frames"])).to_dict()
+    max_length = json.loads((model_dir / "config.json").read_text()).get("max_length")
+    problems = [
+        f"{path}: {key} is {saved.get(key)!r}, but the model was trained with {expected[key]!r}"
+        for key in ("feature_extractor_type", "sampling_rate", "num_mel_bins", "max_length", "mean", "std")
+        if saved.get(key) != expected[key]
+    ]
+    problems += [
+        f"{path}: {key} is {saved.get(key)!r}, not {value!r} as the study's features"
+        for key, value in (("do_normalize", True), ("padding_value", 0.0))
+        if saved.get(key, value) != value
+    ]
+    if max_length != expected["max_length"]:
+        problems.append(
+            f"{model_dir / 'config.json'}: max_length {max_length}, not the window {expected['max_length']}"
+        )
+    return problems
 
 
 def load_classifier(

@@ -13,6 +13,7 @@ WINDOWS = ("random", "first")
 AGGREGATES = ("logits", "probs")
 SELECT_METRICS = ("macro_f1", "accuracy", "balanced_accuracy", "weighted_f1")
 PRECISIONS = ("auto", "bf16", "fp32")
+REPORT_TO = ("none", "tensorboard")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Recipe:
     gradient_checkpointing: bool
     dataloader_workers: int
     threads: int
+    report_to: str = "none"
 
     def __post_init__(self) -> None:
         choices = {
@@ -60,6 +62,7 @@ class Recipe:
             "aggregate": AGGREGATES,
             "select_metric": SELECT_METRICS,
             "precision": PRECISIONS,
+            "report_to": REPORT_TO,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import WeightedRandomSampler
-from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
+from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from . import protocols
@@ -31,6 +31,7 @@ from .labels import CLASSES, LABEL2ID
 from .metrics import track_metrics
 from .model import check_weights_equal, load_for_finetuning, load_weights_into, save_run_info, weights_file
 from .recipe import Recipe
+from .training_logs import reporting_callbacks
 from .weighting import class_weights, sample_weights, weighted_cross_entropy
 
 log = logging.getLogger(__name__)
@@ -212,6 +213,8 @@ class RunSpec:
     fold: int = 0
     decode_errors: Path | None = None
     """The decode stage's decode_errors.tsv: the only tracks allowed to lack features (see data.load_split)."""
+    tensorboard_dir: Path | None = None
+    """Where the TensorBoard event files go when the recipe's report_to is tensorboard (astgenre.training_logs)."""
 
     _PATHS = ("index_path", "model_dir", "work_dir", "history_path", "summary_path")
 
@@ -223,6 +226,7 @@ class RunSpec:
             settings=asdict(self.settings),
             assignment=None if self.assignment is None else str(self.assignment),
             decode_errors=None if self.decode_errors is None else str(self.decode_errors),
+            tensorboard_dir=None if self.tensorboard_dir is None else str(self.tensorboard_dir),
             **{name: str(values[name]) for name in self._PATHS},
         )
         return json.dumps(values, indent=2)
@@ -236,6 +240,7 @@ class RunSpec:
             settings=FbankSettings(**values["settings"]),
             assignment=None if values.get("assignment") is None else Path(values["assignment"]),
             decode_errors=None if values.get("decode_errors") is None else Path(values["decode_errors"]),
+            tensorboard_dir=None if values.get("tensorboard_dir") is None else Path(values["tensorboard_dir"]),
             **{name: Path(values[name]) for name in cls._PATHS},
         )
         return cls(**values)
@@ -321,7 +326,9 @@ def training_arguments(spec: RunSpec, n_train_windows: int) -> TrainingArguments
     )
 
 
-def build_trainer(spec: RunSpec, model: torch.nn.Module, data: RunData) -> WindowTrainer:
+def build_trainer(
+    spec: RunSpec, model: torch.nn.Module, data: RunData, callbacks: Sequence[TrainerCallback] = ()
+) -> WindowTrainer:
     """The Trainer of the run: class-weighted loss, development metrics at track level, optional layer decay,
     early stopping and balanced sampler."""
     recipe = spec.recipe
@@ -354,7 +361,7 @@ def build_trainer(spec: RunSpec, model: torch.nn.Module, data: RunData) -> Windo
     if recipe.layer_decay:
         groups = layerwise_param_groups(model, recipe.learning_rate, recipe.layer_decay, recipe.weight_decay)
         optimizers = (torch.optim.AdamW(groups, lr=recipe.learning_rate), None)
-    callbacks = []
+    callbacks = list(callbacks)
     if recipe.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=recipe.early_stopping_patience))
     balanced = None
@@ -381,6 +388,7 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
     Reads only the training and development splits. A run interrupted midway resumes from the last
     checkpoint in spec.work_dir when called again; the work_dir is removed after success.
     """
+    logging_callbacks = reporting_callbacks(spec.recipe.to_dict(), spec.tensorboard_dir)  # before any data is read
     if spec.threads:
         torch.set_num_threads(spec.threads)
     set_seed(spec.seed)
@@ -391,7 +399,7 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
             f"but features.num_mel_bins is {spec.settings.num_mel_bins}"
         )
     data = load_run_data(spec, int(model.config.max_length))
-    trainer = build_trainer(spec, model, data)
+    trainer = build_trainer(spec, model, data, logging_callbacks)
     resume = last_complete_checkpoint(spec.work_dir)
     if resume:
         log.info("resuming from %s", resume)

@@ -14,8 +14,10 @@ from astgenre.config import (
     variant_excerpt,
     variant_training,
 )
+import astgenre
 import astgenre.report
 from astgenre.contracts import (
+    CARD,
     EVALUATION_ROLES,
     EVALUATION_SPLITS,
     HISTORY_FILE,
@@ -72,6 +74,17 @@ ENV = "../envs/astgenre.yaml"
 REPORT_CATEGORIES = {"csv": "Tables", "md": "Tables", "png": "Figures"}
 # The report package's own modules are inputs of the report rule: editing plotting code reruns the report alone.
 REPORT_CODE = sorted(str(path) for path in Path(astgenre.report.__file__).parent.glob("*.py"))
+# The model cards' code: the card writer and the report's table code (not its figures).
+CARD_CODE = sorted(
+    [str(Path(astgenre.__file__).parent / "model_card.py"), *(p for p in REPORT_CODE if Path(p).name != "figures.py")]
+)
+# The files of a run that the report and the model cards read, by the report's name for them (PATH_COLUMNS).
+RUN_RESULT_FILES = {
+    **{f"predictions_{split}": predictions_file(split) for split in EVALUATION_SPLITS},
+    **{f"metrics_{split}": metrics_file(split) for split in EVALUATION_SPLITS},
+    "history": HISTORY_FILE,
+    "train_summary": TRAIN_SUMMARY_FILE,
+}
 
 
 wildcard_constraints:
@@ -126,6 +139,16 @@ def run_files(name, baselines=False):
     runs (BASELINE_RUNS) follow."""
     runs = RUNS + (BASELINE_RUNS if baselines else [])
     return [f"{run_dir(variant, seed)}/{name}" for variant, seed in runs]
+
+
+def run_pattern(name):
+    """A file of the run {variant}/seed{seed}, with the wildcards left in (e.g. run_pattern(CARD))."""
+    return f"{RUN}/{name}"
+
+
+def variant_excerpts(variants):
+    """The excerpt {start, duration} each variant decodes, by variant (what the model cards say of the input)."""
+    return {variant: variant_excerpt(CFG, variant) for variant in variants}
 
 
 def archive_source(wildcards):
@@ -188,6 +211,7 @@ def all_outputs():
         *report_outputs(),
         *protocol_report_outputs(),
         *paper_outputs().values(),
+        *run_files(CARD),
         f"{RESULTS}/best_model",
     ]
 

@@ -1,4 +1,6 @@
 # Training: one fine-tuning job per (variant, seed); model selection on the development split only.
+# With training.report_to: tensorboard, the job also writes runs/<variant>/seed<seed>/tensorboard/, on purpose not an
+# output: Snakemake empties a job's outputs before it runs, which would erase the log of a resumed run's first epochs.
 
 
 rule create_checkpoint:

@@ -6,6 +6,7 @@ from astgenre.features import FbankSettings
 from astgenre.logs import log_to
 from astgenre.recipe import Recipe
 from astgenre.training import RunSpec, launch_distributed, train_run
+from astgenre.training_logs import TENSORBOARD_DIR
 
 log_to(snakemake.log[0])
 spec = RunSpec(
@@ -24,6 +25,8 @@ spec = RunSpec(
     assignment=Path(snakemake.input.assignment) if "assignment" in snakemake.input.keys() else None,
     fold=int(snakemake.wildcards.get("fold", 0)),
     decode_errors=Path(snakemake.input.decode_errors),
+    # training.report_to: tensorboard writes event files into the run's folder (beside history.tsv)
+    tensorboard_dir=Path(snakemake.output.history).parent / TENSORBOARD_DIR,
 )
 gpus = int(snakemake.resources.get("gpu", 0))
 if gpus > 1:
