@@ -29,6 +29,9 @@ GPU_RULES = ("train", "evaluate")
 OVERLAY = {
     "grid": {"variants": ["none"], "seeds": [0]},
     "training": {"epochs": 2},
+    # The official split alone: protocols and baselines add jobs of the same rules' kinds (test_workflow_e2e).
+    "protocols": None,
+    "baselines": [],
     # The GPU rules run in their own partition and ask for one (fake) GPU, over the demo preset's gpu: 0.
     "resources": {rule: {"partition": GPU_PARTITION, "gpu": 1} for rule in GPU_RULES},
 }

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 from test_training import make_study
 
-from astgenre.config import ConfigError, deep_merge, load_study, variant_training
-from astgenre.training import train_run
+from astgenre.config import ConfigError, read_study, variant_training
+from astgenre.recipe import Recipe
+from astgenre.training import RunSpec, train_run
 from astgenre.training_logs import EVENT_FILE_PREFIX, reporting_callbacks
 
 pytest.importorskip("tensorboard")
@@ -40,11 +40,7 @@ def study(tmp_path_factory):
 @pytest.fixture
 def recipe(repo):
     """test_training's recipe: the demo's, small."""
-    cfg = load_study(
-        yaml.safe_load((repo / "config.yaml").read_text()) | {"study": "demo"},
-        repo / "config.yaml",
-        repo / "workflow/schemas/config.schema.yaml",
-    )
+    cfg = read_study(repo, "demo")
     return dict(
         variant_training(cfg, "inverse_frequency"), epochs=3, batch_size=8, windows_per_track=2, eval_hop_frames=32
     )
@@ -53,18 +49,20 @@ def recipe(repo):
 def train(study, out: Path, recipe, seed: int = 0) -> dict:
     index, features = study
     return train_run(
-        index_path=index,
-        feature_dirs=[features],
-        checkpoint=index.parent / "checkpoint",
-        model_dir=out / "model",
-        work_dir=out / "work",
-        history_path=out / "history.tsv",
-        summary_path=out / "summary.json",
-        recipe=recipe,
-        seed=seed,
-        variant="inverse_frequency",
-        threads=1,
-        tensorboard_dir=out / "tensorboard",
+        RunSpec(
+            index_path=index,
+            feature_dirs=(features,),
+            checkpoint=str(index.parent / "checkpoint"),
+            model_dir=out / "model",
+            work_dir=out / "work",
+            history_path=out / "history.tsv",
+            summary_path=out / "summary.json",
+            recipe=Recipe.from_mapping(recipe),
+            seed=seed,
+            variant="inverse_frequency",
+            threads=1,
+            tensorboard_dir=out / "tensorboard",
+        )
     )
 
 
@@ -123,13 +121,11 @@ def test_without_report_to_no_event_files_are_written(study, recipe, tmp_path):
 
 
 def test_report_to_is_off_by_default_and_validated(repo):
-    paths = repo / "config.yaml", repo / "workflow/schemas/config.schema.yaml"
-    defaults = yaml.safe_load(paths[0].read_text())
-    assert variant_training(load_study(defaults, *paths), "none")["report_to"] == "none"
-    chosen = load_study(deep_merge(defaults, {"study": "demo", "training": {"report_to": "tensorboard"}}), *paths)
+    assert variant_training(read_study(repo), "none")["report_to"] == "none"
+    chosen = read_study(repo, "demo", [{"training": {"report_to": "tensorboard"}}])
     assert variant_training(chosen, "reference_replica")["report_to"] == "tensorboard"
     with pytest.raises(ConfigError, match=r"training\.report_to: 'wandb' is not one of \['none', 'tensorboard'\]"):
-        load_study(deep_merge(defaults, {"training": {"report_to": "wandb"}}), *paths)
+        read_study(repo, overlays=[{"training": {"report_to": "wandb"}}])
 
 
 def test_a_missing_tensorboard_package_or_folder_fails_before_training(monkeypatch, tmp_path):

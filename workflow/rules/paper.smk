@@ -13,7 +13,6 @@ rule paper:
         **paper_outputs(),
     log:
         f"{RESULTS}/logs/paper.log",
-    localrule: True
     conda:
         ENV
     threads: 1
