@@ -144,11 +144,12 @@ def test_no_run_trains_or_selects_on_its_test_tracks(demo):
             for ids in (trained, selected, tested):
                 assert {index.loc[t, "label"] for t in ids} == set(CLASSES), run
     pooled = pd.concat(
-        pd.read_csv(run / "predictions_test.tsv", sep="\t", dtype=str).assign(seed=run.name)
+        pd.read_csv(run / "predictions_test.tsv", sep="\t", dtype=str).assign(system=run.parent.name, seed=run.name)
         for run, _ in runs
         if run.parts[-4] == "artist_filtered"
     )
-    for _, group in pooled.groupby("seed"):  # each seed tests every pooled track exactly once over its folds
+    assert set(pooled["system"]) == {"none", "mfcc_svm", "linear_probe"}
+    for _, group in pooled.groupby(["system", "seed"]):  # each run tests every pooled track once over its folds
         assert group["track_id"].is_unique
         assert set(group["track_id"]) == set(index.index[index["split"].isin(["training", "evaluation"])])
 
@@ -158,7 +159,8 @@ def test_the_protocol_report_shows_every_protocol_and_the_artist_effect(demo):
     table = pd.read_csv(report / "protocols.csv")
     assert set(table["protocol"]) == {"official", "literature", "artist_filtered"}
     effect = pd.read_csv(report / "artist_effect.csv")
-    assert list(effect["variant"]) == ["none"] and effect.loc[0, "n_tracks"] > 0
+    assert list(effect["variant"]) == ["none", "mfcc_svm", "linear_probe"] and (effect["n_tracks"] > 0).all()
+    assert list(effect["n_seeds"]) == [2, 1, 1]  # the baselines are deterministic: one run each
     official = table[(table["protocol"] == "official") & (table["variant"] == "none")].iloc[0]
     assert effect.loc[0, "official_accuracy"] == pytest.approx(official["accuracy_mean"])  # same tracks: the split
     assert "artist effect" in (report / "protocols.md").read_text()
