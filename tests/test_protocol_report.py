@@ -123,3 +123,18 @@ def test_a_track_tested_twice_by_one_run_is_refused(study, tmp_path):
     doubled = [*runs, ProtocolRun("artist_filtered", 3, "none", 0, runs[1].predictions)]
     with pytest.raises(ValueError, match="tested more than once"):
         read_test_predictions(doubled)
+
+
+def test_without_artist_filtered_runs_the_artist_effect_is_a_header_and_the_macros_skip_it(study, tmp_path):
+    """The official split beside the literature protocol only (or variants that never ran under both): the artist
+    effect has no row, artist_effect.csv keeps its header, and numbers.tex quotes the protocols without it."""
+    from astgenre.report.numbers import protocol_macros
+    from astgenre.report.protocols import ARTIST_EFFECT_COLUMNS
+
+    _, runs = study
+    official = [run for run in runs if run.protocol == "official"]
+    build_protocol_report(official, tmp_path)
+    effect = pd.read_csv(tmp_path / PROTOCOL_REPORT_FILES["artist_effect_csv"])
+    assert list(effect.columns) == list(ARTIST_EFFECT_COLUMNS) and effect.empty
+    names = [macro.name for macro in protocol_macros(tmp_path)]
+    assert "officialNoneTestAccuracy" in names and not [name for name in names if name.startswith("artistEffect")]

@@ -323,9 +323,13 @@ def test_second_run_is_a_noop_and_report_script_reruns_alone(demo):
     script.write_text(script.read_text() + "\n# edited\n")
     assert planned_jobs(demo) == {"report": 1, "paper": 1, "all": 1}
     figures = Path(__import__("astgenre.report.figures").report.figures.__file__)
+    touched = figures.stat()
     os.utime(figures)  # an edit of the plotting code (only its time: the content stays)
-    assert planned_jobs(demo) == {"report": 1, "paper": 1, "all": 1}
-    assert planned_jobs(demo, "paper") == {"report": 1, "paper": 1}
+    try:
+        assert planned_jobs(demo) == {"report": 1, "paper": 1, "all": 1}
+        assert planned_jobs(demo, "paper") == {"report": 1, "paper": 1}
+    finally:  # the protocol report reads the plotting code too: by time alone it would stay behind it
+        os.utime(figures, ns=(touched.st_atime_ns, touched.st_mtime_ns))
     report = demo / "results/demo/report"
     before = (report / "table.csv").stat().st_mtime
     snakemake(demo, "--forcerun", "report")

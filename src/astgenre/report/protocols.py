@@ -112,6 +112,27 @@ def protocol_table(scores: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+ARTIST_EFFECT_COLUMNS = (
+    "variant",
+    "n_seeds",
+    "seeds",
+    "n_tracks",
+    "official_accuracy",
+    "artist_filtered_accuracy",
+    "effect",
+    "ci_low",
+    "ci_high",
+    "few_seeds",
+    "test",
+    "statistic",
+    "p_value",
+    "discordant_filtered_only",
+    "discordant_official_only",
+    "note",
+)
+"""artist_effect.csv's columns, also when no variant ran under both protocols (a header without rows)."""
+
+
 def artist_effect(tests: pd.DataFrame) -> pd.DataFrame:
     """Official minus artist-filtered accuracy on the evaluation-split tracks, per variant run under both.
 
@@ -153,7 +174,7 @@ def artist_effect(tests: pd.DataFrame) -> pd.DataFrame:
                 "note": "" if test is None else test.note,
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(ARTIST_EFFECT_COLUMNS))
 
 
 def _correct(tests: pd.DataFrame, seed: int, tracks: list[str]) -> np.ndarray:
