@@ -16,7 +16,7 @@ import pytest
 import soundfile
 
 from astgenre import audio
-from astgenre.audio import DecodeError, DecodeFailures, decode, decode_chunks, decode_tracks
+from astgenre.audio import DecodeError, DecodeFailures, Excerpt, decode, decode_chunks, decode_tracks
 
 SR = 16000  # output rate used by most tests
 
@@ -674,3 +674,11 @@ def test_decode_tracks_rejects_bad_arguments_before_decoding(tmp_path, tracks, k
     with pytest.raises(ValueError):
         decode_tracks(tracks, tmp_path / "out", **kwargs)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_excerpt_counts_its_samples_and_checks_its_arguments():
+    assert Excerpt(16000, "middle", 2.5).n_samples == 40000
+    assert Excerpt(8000, 1.0, None).n_samples is None
+    for bad in [{"start": "end"}, {"start": -1.0}, {"duration": 0.0}, {"sample_rate": 0}, {"duration": 1e-6}]:
+        with pytest.raises(ValueError):
+            Excerpt(**bad)

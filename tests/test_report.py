@@ -43,7 +43,7 @@ from astgenre.report.stats import (
 from astgenre.report.tables import interval_cell
 
 REPO = Path(__file__).resolve().parents[1]
-LITERATURE = REPO / "workflow" / "report" / "literature.csv"
+LITERATURE = REPO / "workflow" / "report" / "literature_ismir2004.csv"
 CLASS_WEIGHTS = np.array([0.44, 0.16, 0.04, 0.06, 0.14, 0.16])  # roughly the ISMIR2004 class shares
 STRENGTH = {"none": 1.6, "inverse_frequency": 2.2, "reference_replica": 1.9}
 
@@ -346,12 +346,13 @@ def test_formatting_is_percent_with_one_decimal():
 def test_literature_file_holds_the_reference_notebook():
     literature = read_literature(LITERATURE)
     assert reference_accuracy(literature) == pytest.approx(0.8615)
-    assert set(literature["comparable"]) <= {"yes", "no", "partly"}
+    assert set(literature["verified"]) <= {"yes", "secondary", "number only"}
 
 
 def test_literature_in_fractions_is_rejected(tmp_path):
     path = tmp_path / "literature.csv"
-    path.write_text("method,year,accuracy,split_protocol,source,comparable\nX,2004,0.84,eval,paper,yes\n")
+    header = "method,authors,year,venue,accuracy_percent,metric,protocol,test_split,protocol_detail,source,verified"
+    path.write_text(f"{header}\nX,A. B,2004,ISMIR,0.84,accuracy,official,evaluation,contest,paper,yes\n")
     with pytest.raises(ValueError, match="percentage"):
         read_literature(path)
 
@@ -469,15 +470,191 @@ def test_permutation_row_recomputed_from_the_predictions(full_report, tmp_path_f
 
 def test_literature_and_summary_show_replica_on_both_splits(full_report):
     out, _ = full_report
-    literature = pd.read_csv(out / "literature.csv")
+    literature = pd.read_csv(out / "literature.csv", keep_default_na=False, na_values={"accuracy_std": [""]})
     replica = literature[literature["method"].str.contains("reference_replica")]
     assert len(replica) == 2
-    assert any("development split" in p for p in replica["split_protocol"])
-    assert any(p.startswith("evaluation split") for p in replica["split_protocol"])
+    assert set(zip(replica["protocol"], replica["test_split"], strict=True)) == {
+        ("official", "evaluation"),
+        ("literature", "development"),
+    }
     assert (literature["accuracy"] <= 1).all()
     summary = (out / "summary.md").read_text()
     assert "86.15%" in summary and "training-evaluation: 97 shared artist(s)" in summary
     assert "Artists are shared between the official splits." in summary
+
+
+SPLIT_COUNTS = {  # the real ISMIR2004 class counts, different in each split
+    "training": (320, 115, 26, 45, 101, 122),
+    "development": (320, 114, 26, 45, 102, 122),
+    "evaluation": (319, 115, 26, 45, 101, 123),
+}
+
+
+@pytest.fixture(scope="module")
+def literature_report(tmp_path_factory) -> Path:
+    """Three variants x three seeds and the baseline system mfcc_svm, run under the official split and, per
+    protocols.csv, the literature protocol and artist-filtered folds; an index with each split's own class counts."""
+    from astgenre.report.protocols import protocol_table
+
+    root = tmp_path_factory.mktemp("literature")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(STRENGTH, "mfcc_svm", 1.0)
+        runs = pd.concat(
+            [
+                write_runs(root / "a", ["none", "inverse_frequency", "reference_replica"], [0, 1, 2]),
+                write_runs(root / "b", ["mfcc_svm"], [0]),
+            ]
+        ).reset_index(drop=True)
+    summary_path = Path(runs.iloc[-1]["train_summary"])
+    summary_path.write_text(json.dumps({**json.loads(summary_path.read_text()), "kind": "baseline"}))
+    index = json.loads(write_index_summary(root / "index_summary.json").read_text())
+    index["per_split"] = {split: dict(zip(CLASSES, counts, strict=True)) for split, counts in SPLIT_COUNTS.items()}
+    (root / "index_summary.json").write_text(json.dumps(index))
+    scores = [
+        {"protocol": protocol, "variant": variant, "seed": seed, "folds": folds, "n_tracks": 729}
+        | {
+            metric: 0.5 + 0.1 * k + 0.013 * seed + 0.07 * (variant == "none")
+            for metric in ("accuracy", "balanced_accuracy", "macro_f1")
+        }
+        for k, (protocol, folds) in enumerate([("official", 1), ("literature", 1), ("artist_filtered", 5)])
+        for variant, seeds in (("none", [0, 1, 2]), ("reference_replica", [0, 1]), ("mfcc_svm", [0]))
+        for seed in seeds
+    ]
+    protocol_table(pd.DataFrame(scores)).to_csv(root / "protocols.csv", index=False)
+    out = root / "report"
+    build_report(runs, root / "index_summary.json", out, LITERATURE, n_boot=50, protocols=root / "protocols.csv")
+    return out
+
+
+def _literature_rows(report: Path) -> list[dict[str, str]]:
+    """literature.md's table, one dict per row keyed by the header; the protocol filled down its group."""
+    lines = [line for line in (report / "literature.md").read_text().splitlines() if line.startswith("|")]
+    split = [[c.strip() for c in line.strip("|").split(" | ")] for line in lines if not line.startswith("|---")]
+    headers, rows, group = split[0], [], None
+    for cells in split[1:]:
+        row = dict(zip(headers, cells, strict=True))
+        group = row["Protocol"] or group
+        rows.append(row | {"Protocol": group})
+    return rows
+
+
+def test_literature_table_shows_every_published_number_and_citation(literature_report):
+    published = pd.read_csv(LITERATURE, dtype=str, keep_default_na=False)
+    shown = {row["Method"]: row for row in _literature_rows(literature_report)}
+    assert len(published) == sum(row["Citation"] not in ("this study", "–") for row in shown.values())
+    marks = {"yes": "", "secondary": " (secondhand)", "number only": " (number only: protocol not read)"}
+    for source in published.to_dict("records"):
+        row = shown[source["method"]]
+        assert row["Citation"] == f"{source['authors']} ({source['year']}), {source['venue']}"
+        assert row["Accuracy (%)"] == source["accuracy_percent"]  # as published, digit for digit
+        assert row["Runs"] == "–"
+        metric = "" if source["metric"] == "accuracy" else f"; {source['metric']}"
+        assert row["Measured as"] == source["protocol_detail"] + metric
+        assert row["Number read in"] == source["source"] + marks[source["verified"]]
+    table = pd.read_csv(literature_report / "literature.csv", dtype=str, keep_default_na=False)
+    rows = table[table["kind"] == "published"].set_index("method")
+    for source in published.to_dict("records"):
+        row = rows.loc[source["method"]]
+        assert float(row["accuracy"]) == pytest.approx(float(source["accuracy_percent"]) / 100, abs=1e-12)
+        for column in ("authors", "year", "venue", "metric", "protocol", "test_split", "protocol_detail", "source"):
+            assert row[column] == source[column], (source["method"], column)
+        assert row["verified"] == source["verified"]
+
+
+def test_literature_table_groups_by_protocol(literature_report):
+    published = pd.read_csv(LITERATURE, dtype=str, keep_default_na=False).set_index("method")
+    titles = {  # the group titles the table shows, by the protocol column of the literature file
+        "official": "official split (test: evaluation)",
+        "literature": "literature protocol (test: development)",
+        "cross-validation": "cross-validation (pooled tracks)",
+        "unknown": "protocol not stated",
+    }
+    rows = _literature_rows(literature_report)
+    assert list(dict.fromkeys(row["Protocol"] for row in rows)) == list(titles.values())
+    for row in rows:
+        if row["Method"] in published.index:
+            assert row["Protocol"] == titles[published.loc[row["Method"], "protocol"]], row["Method"]
+    for title in titles.values():  # in each group: published, ours, then majority class and chance
+        kinds = [
+            "published" if row["Method"] in published.index else "ours" if row["Citation"] == "this study" else "ref"
+            for row in rows
+            if row["Protocol"] == title
+        ]
+        assert kinds == sorted(kinds, key=["published", "ours", "ref"].index), title
+    table = pd.read_csv(literature_report / "literature.csv", keep_default_na=False)
+    assert list(table["method"]) == [row["Method"] for row in rows]
+
+
+def test_chance_and_majority_rows_come_from_the_test_split(literature_report):
+    tests = {
+        "official split (test: evaluation)": np.array(SPLIT_COUNTS["evaluation"]),
+        "literature protocol (test: development)": np.array(SPLIT_COUNTS["development"]),
+        "cross-validation (pooled tracks)": np.add(SPLIT_COUNTS["training"], SPLIT_COUNTS["evaluation"]),
+    }
+    rows = _literature_rows(literature_report)
+    table = pd.read_csv(literature_report / "literature.csv", keep_default_na=False)
+    for title, counts in tests.items():
+        group = [row for row in rows if row["Protocol"] == title]
+        chance = [row for row in group if row["Method"].startswith("chance")]
+        majority = [row for row in group if row["Method"].startswith("majority class")]
+        assert len(chance) == len(majority) == 1, title
+        assert chance[0]["Accuracy (%)"] == f"{100 / 6:.1f}"
+        assert majority[0]["Accuracy (%)"] == f"{100 * counts.max() / counts.sum():.1f}"
+        assert CLASSES[int(counts.argmax())] in majority[0]["Method"]
+    references = table[table["kind"] == "reference"]
+    chances = references[references["method"].str.startswith("chance")]
+    assert list(chances["accuracy"]) == pytest.approx([1 / 6] * 3)
+    majorities = references[references["method"].str.startswith("majority")]
+    assert list(majorities["accuracy"]) == pytest.approx([c.max() / c.sum() for c in tests.values()])
+    assert not any(row["Protocol"] == "protocol not stated" and row["Citation"] == "–" for row in rows)
+
+
+def test_our_numbers_in_the_literature_table_equal_their_tables(literature_report):
+    variants = pd.read_csv(literature_report / "table.csv").set_index("variant")
+    protocols = pd.read_csv(literature_report.parent / "protocols.csv").set_index(["protocol", "variant"])
+    table = pd.read_csv(literature_report / "literature.csv", keep_default_na=False, na_values={"accuracy_std": [""]})
+    ours = table[table["kind"] == "ours"]
+
+    def cell(mean: float, std: float) -> str:
+        return f"{100 * mean:.1f}" if math.isnan(std) else f"{100 * mean:.1f} ± {100 * std:.1f}"
+
+    shown = [row for row in _literature_rows(literature_report) if row["Citation"] == "this study"]
+    assert len(shown) == len(ours)
+    expected = []
+    official = ours[ours["protocol"] == "official"]
+    best = variants.index[variants["best"]][0]
+    assert official["variant"].iloc[0] == best
+    assert set(official["variant"]) == {best, "reference_replica", "mfcc_svm"}
+    for variant in official["variant"]:
+        expected.append(
+            (variant, variants.loc[variant, "eval_accuracy_mean"], variants.loc[variant, "eval_accuracy_std"])
+        )
+    for protocol, group in (("literature", "literature"), ("artist_filtered", "cross-validation")):
+        rows = ours[(ours["protocol"] == group) & ours["source"].str.contains("protocols.csv")]
+        assert list(rows["variant"]) == ["none", "reference_replica", "mfcc_svm"]
+        expected += [
+            (v, protocols.loc[(protocol, v), "accuracy_mean"], protocols.loc[(protocol, v), "accuracy_std"])
+            for v in rows["variant"]
+        ]
+        if group == "literature":  # then the replica as the notebook measured itself: on development
+            replica = variants.loc["reference_replica"]
+            expected.append(("reference_replica", replica["dev_accuracy_mean"], replica["dev_accuracy_std"]))
+    assert len(expected) == len(ours)
+    for (variant, mean, std), row, markdown in zip(expected, ours.to_dict("records"), shown, strict=True):
+        assert row["variant"] == variant
+        assert row["accuracy"] == pytest.approx(mean, abs=1e-12)
+        assert (math.isnan(std) and math.isnan(row["accuracy_std"])) or row["accuracy_std"] == pytest.approx(std)
+        assert markdown["Accuracy (%)"] == cell(mean, std)
+    summary = (literature_report / "summary.md").read_text()
+    assert f"ours {cell(variants.loc[best, 'eval_accuracy_mean'], variants.loc[best, 'eval_accuracy_std'])} " in summary
+
+
+def test_literature_table_without_protocols_says_so(single_report):
+    out, _ = single_report
+    table = pd.read_csv(out / "literature.csv", keep_default_na=False)
+    assert set(table.loc[table["kind"] == "ours", "source"]) == {"this study (table.csv)"}
+    text = (out / "literature.md").read_text()
+    assert "did not run the literature protocol" in text and "did not run the artist-filtered protocol" in text
 
 
 def test_single_run_without_baseline(single_report):
@@ -615,13 +792,19 @@ def test_workflow_script_builds_the_report(tmp_path):
     import runpy
     from types import SimpleNamespace
 
+    from astgenre.report.protocols import protocol_table
+
     runs = write_runs(tmp_path, ["none"], [0], n_tracks=30)
     out = tmp_path / "report"
+    scores = {"protocol": "literature", "variant": "none", "seed": 0, "folds": 1, "n_tracks": 30}
+    scores |= {"accuracy": 0.625, "balanced_accuracy": 0.5, "macro_f1": 0.5}
+    protocol_table(pd.DataFrame([scores])).to_csv(tmp_path / "protocols.csv", index=False)
     snakemake = SimpleNamespace(
         input=_Named(
             {name: [str(p) for p in runs[name]] for name in PATH_COLUMNS},
             index_summary=str(write_index_summary(tmp_path / "index_summary.json")),
             literature=str(LITERATURE),
+            protocols=str(tmp_path / "protocols.csv"),
         ),
         output=_Named(
             {name: str(out / file_name) for name, file_name in REPORT_FILES.items()},
@@ -639,6 +822,7 @@ def test_workflow_script_builds_the_report(tmp_path):
     assert all((out / name).is_file() for name in REPORT_FILES.values())
     assert sorted(p.name for p in (out / PAPER_DIR / "figures").iterdir()) == sorted(f"{n}.pdf" for n in PAPER_FIGURES)
     assert "best variant" in (tmp_path / "report.log").read_text()
+    assert "| 62.5 | 1 | train on training minus" in (out / "literature.md").read_text()  # protocols.csv was read
 
 
 def test_a_deterministic_baseline_is_paired_with_every_seed_and_never_the_best(tmp_path, monkeypatch):

@@ -18,15 +18,7 @@ from .features import FbankSettings
 from .labels import CLASSES
 from .metrics import track_metrics
 from .model import load_classifier
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """auto -> cuda when available, else cpu."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was asked for but torch sees no GPU; use 'cpu' or 'auto'")
-    return torch.device(device)
+from .runtime import bf16_on, resolve_device
 
 
 @torch.inference_mode()
@@ -35,7 +27,7 @@ def predict_windows(
 ) -> np.ndarray:
     """Logits of every window, in dataset order."""
     device = torch.device(device)
-    use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    use_bf16 = bf16_on(device)
     outputs = []
     for batch in DataLoader(windows, batch_size=batch_size, shuffle=False):
         x = batch["input_values"].to(device)

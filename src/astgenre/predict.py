@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -32,19 +32,15 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .audio import (
-    DecodeError,
-    _check_excerpt,  # the decoder's own argument checks, run once up front
-    decode_at_most,
-    decode_chunks,
-)
+from .audio import DecodeError, Excerpt, decode_at_most, decode_chunks
 from .contracts import PROB_COLUMNS, RUN_INFO
 from .data import aggregate_tracks
-from .evaluation import predict_windows, resolve_device
+from .evaluation import predict_windows
 from .features import FbankSettings, LogMelStream, window
 from .files import atomic_path, atomic_write_text
 from .labels import CLASSES
 from .model import load_classifier
+from .runtime import available_cores, resolve_device, torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -154,13 +150,6 @@ def resolve_model_dir(path: Path | str) -> Path:
 # --------------------------------------------------------------------------- decoding and features
 
 
-@dataclass(frozen=True)
-class _Excerpt:
-    sample_rate: int
-    start: float | str
-    duration: float | None
-
-
 def _failure(error: BaseException) -> str:
     """The one-line reason reported for a file that could not be decoded."""
     if isinstance(error, DecodeError):
@@ -181,7 +170,7 @@ class _Inline(Executor):
 
 
 def _decoded(
-    paths: Sequence[Path], excerpt: _Excerpt, workers: int
+    paths: Sequence[Path], excerpt: Excerpt, workers: int
 ) -> Iterator[tuple[Iterable[np.ndarray], str | None]]:
     """(audio pieces, None) or ((), reason) for each path, in order.
 
@@ -200,7 +189,7 @@ def _decoded(
             initializer=functools.partial(logging.basicConfig, level=level, format="%(levelname)s: %(message)s"),
         )
         ahead = workers * _PREFETCH_PER_WORKER
-    kwargs = {"sample_rate": excerpt.sample_rate, "start": excerpt.start, "duration": excerpt.duration}
+    kwargs = asdict(excerpt)
     limit = round(_STREAM_ABOVE_S * excerpt.sample_rate)
     pending: deque[tuple[Path, Future]] = deque()
     with executor:
@@ -243,29 +232,10 @@ def _outcome(path: Path, future: Future, excerpt: dict[str, Any]) -> tuple[Itera
     return (audio,), None
 
 
-def available_cores() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def default_workers(device: torch.device | str = "cpu") -> int:
     """Decoding processes: half the cores when the model runs on CPU (it gets the other half), else all but one."""
     cores = available_cores()
     return max(1, cores // 2) if torch.device(device).type == "cpu" else max(1, cores - 1)
-
-
-@contextmanager
-def _torch_threads(limit: int) -> Iterator[None]:
-    """Use at most `limit` torch threads inside the block (the decoding workers have the other cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, min(before, limit)))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 # --------------------------------------------------------------------------- prediction
@@ -329,8 +299,7 @@ class Predictor:
         workers = default_workers(self.device) if workers is None else workers
         if workers < 0:
             raise ValueError(f"workers must be >= 0, got {workers}")
-        excerpt = _Excerpt(self.settings.sample_rate, start, duration)
-        _check_excerpt(excerpt.sample_rate, excerpt.start, excerpt.duration)  # before any file is touched
+        excerpt = Excerpt(self.settings.sample_rate, start, duration)  # checks the arguments before any file is touched
         paths = [Path(p) for p in paths]
         workers = min(workers, len(paths)) if len(paths) > 1 else 0  # one file: no process to start
 
@@ -342,7 +311,7 @@ class Predictor:
             total=len(paths), desc="predict", unit="file", disable=(not progress) if progress is not None else None
         )
         share_cores = self.device.type == "cpu" and workers > 0
-        with bar, _torch_threads(available_cores() - workers) if share_cores else nullcontext():
+        with bar, torch_threads(available_cores() - workers) if share_cores else nullcontext():
             for file, (chunks, reason) in enumerate(_decoded(paths, excerpt, workers)):
                 if reason is None:
                     try:

@@ -31,6 +31,7 @@ from .labels import CLASSES, LABEL2ID
 from .metrics import track_metrics
 from .model import check_weights_equal, load_for_finetuning, load_weights_into, save_run_info, weights_file
 from .recipe import Recipe
+from .runtime import bf16_on, resolve_device
 from .training_logs import reporting_callbacks
 from .weighting import class_weights, sample_weights, weighted_cross_entropy
 
@@ -184,7 +185,7 @@ def _precision(setting: str) -> bool:
     """Whether to train in bf16."""
     if setting == "bf16":
         return True
-    return setting == "auto" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return setting == "auto" and bf16_on(resolve_device("auto"))
 
 
 @dataclass(frozen=True)
@@ -318,7 +319,7 @@ def training_arguments(spec: RunSpec, n_train_windows: int) -> TrainingArguments
         bf16=_precision(recipe.precision),
         **_checkpointing_argument(recipe.gradient_checkpointing),
         dataloader_num_workers=recipe.dataloader_workers,
-        use_cpu=not torch.cuda.is_available(),
+        use_cpu=resolve_device("auto").type == "cpu",
         report_to=[],
         disable_tqdm=not spec.progress,
         remove_unused_columns=False,

@@ -68,6 +68,8 @@ BASELINE_PROTOCOL_RUN = f"{PROTOCOL}/fold{{fold}}/{{baseline}}/seed0"
 RECIPES = {variant: Recipe.from_mapping(variant_training(CFG, variant)) for variant in study_variants(CFG)}
 # The filterbank settings every feature, checkpoint and model shares.
 FBANK = {key: CFG["features"][key] for key in ("num_mel_bins", "mean", "std")}
+# The published ISMIR2004 results the report's literature table shows (workflow/report/, astgenre.report.literature).
+LITERATURE_FILE = "literature_ismir2004.csv"
 # Formats of the paper figures (the report's own PNGs are always drawn).
 FORMATS = CFG["report"]["formats"]
 ENV = "../envs/astgenre.yaml"
@@ -219,6 +221,11 @@ def all_outputs():
 def protocol_report_outputs():
     """The protocol report, when the study runs protocols beyond the official split."""
     return [f"{RESULTS}/report/{name}" for name in PROTOCOL_REPORT_FILES.values()] if PROTOCOL_RUNS else []
+
+
+def protocol_table_input():
+    """The protocol report's table, which the report's literature table shows, when the study runs protocols."""
+    return {"protocols": f"{RESULTS}/report/{PROTOCOL_REPORT_FILES['protocols_csv']}"} if PROTOCOL_RUNS else {}
 
 
 def report_outputs():

@@ -4,10 +4,11 @@ rule report:
     input:
         **{f"predictions_{split}": run_files(predictions_file(split), True) for split in EVALUATION_SPLITS},
         **{f"metrics_{split}": run_files(metrics_file(split), True) for split in EVALUATION_SPLITS},
+        **protocol_table_input(),
         history=run_files(HISTORY_FILE, True),
         train_summary=run_files(TRAIN_SUMMARY_FILE, True),
         index_summary=f"{RESULTS}/index_summary.json",
-        literature=workflow.source_path("../report/literature.csv"),
+        literature=workflow.source_path(f"../report/{LITERATURE_FILE}"),
         code=REPORT_CODE,
     output:
         **{

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import torch
 
-from astgenre.evaluation import resolve_device
 from astgenre.features import FbankSettings, featurize_tracks
 from astgenre.logs import log_to
+from astgenre.runtime import resolve_device
 
 log_to(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)

@@ -3,9 +3,9 @@
 from pathlib import Path
 
 from astgenre.baselines import probe
-from astgenre.evaluation import resolve_device
 from astgenre.features import FbankSettings
 from astgenre.logs import log_to
+from astgenre.runtime import resolve_device
 
 log_to(snakemake.log[0])
 features = Path(snakemake.input.features)

@@ -29,4 +29,5 @@ build_report(
     literature=Path(snakemake.input.literature),
     select_metric=snakemake.params.select_metric,
     formats=formats,
+    protocols=Path(snakemake.input.protocols) if "protocols" in snakemake.input.keys() else None,
 )

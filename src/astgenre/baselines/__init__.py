@@ -3,6 +3,6 @@
 
 Modules: mfcc (features), probe (embeddings and its classifier), svm (classifier), selection (grid choice on the
 selection tracks, final fit on the training tracks), tables (per-shard feature tables), runs (fit from tables,
-predictions and metrics files, selection record), literature (published numbers by protocol). See
-docs/baselines.md.
+predictions and metrics files, selection record). The published numbers they stand beside are the report's
+literature table (astgenre.report.literature). See docs/baselines.md.
 """

@@ -21,11 +21,13 @@ from astgenre.report.latex import latex_table
 from astgenre.report.literature import (
     literature_cells,
     literature_markdown,
-    literature_table,
+    literature_summary,
     read_literature,
     reference_accuracy,
+    study_literature_table,
 )
 from astgenre.report.paper import DEFAULT_FORMATS, PAPER_DIR, PAPER_FIGURES, PAPER_TABLES, check_formats, paper_files
+from astgenre.report.protocols import read_protocol_table
 from astgenre.report.runs import load_runs, runs_frame
 from astgenre.report.style import PAPER, SCREEN
 from astgenre.report.summary import data_table, read_index_summary, replica_table, summary_markdown
@@ -91,12 +93,15 @@ def build_report(
     n_boot: int = 1000,
     select_metric: str = "macro_f1",
     formats: Sequence[str] = DEFAULT_FORMATS,
+    protocols: Path | None = None,
 ) -> list[Path]:
     """Write every table and figure of REPORT_FILES into ``out_dir``, and their paper versions (figures in each of
     ``formats``, tables in LaTeX) into ``out_dir/paper``; return the paths written.
 
     runs: one row per run with columns variant, seed, predictions_development,
     predictions_evaluation, metrics_development, metrics_evaluation, history (paths).
+    literature: the published numbers (workflow/report/literature_ismir2004.csv); protocols: the protocol report's
+    protocols.csv when the study ran protocols beyond the official split (the literature table shows them).
     Raises FileNotFoundError/ValueError naming the file when an input is missing or malformed.
     """
     formats = check_formats(formats)
@@ -117,9 +122,11 @@ def build_report(
     best = str(per_variant.loc[per_variant["best"], "variant"].iloc[0])
     log.info("best variant by development %s: %s", select_metric, best)
     comparison = comparison_table(study, per_run, baseline)
-    references = read_literature(Path(literature))
-    reference = reference_accuracy(references)
-    literature_rows = literature_table(references, per_variant, replica)
+    published = read_literature(Path(literature))
+    reference = reference_accuracy(published)
+    protocol_rows = None if protocols is None else read_protocol_table(Path(protocols))
+    literature_rows = study_literature_table(published, per_variant, protocol_rows, index["per_split"], replica)
+    protocols_run = [] if protocol_rows is None else sorted(set(protocol_rows["protocol"]))
 
     per_run.to_csv(paths["runs_csv"], index=False)
     per_variant.to_csv(paths["table_csv"], index=False)
@@ -127,8 +134,12 @@ def build_report(
     comparison.to_csv(paths["comparison_csv"], index=False)
     paths["comparison_md"].write_text(comparison_markdown(comparison, baseline, study.variants))
     literature_rows.to_csv(paths["literature_csv"], index=False)
-    paths["literature_md"].write_text(literature_markdown(literature_rows, replica))
-    paths["summary_md"].write_text(summary_markdown(index, per_variant, comparison, baseline, replica, reference))
+    paths["literature_md"].write_text(literature_markdown(literature_rows, replica, protocols_run))
+    paths["summary_md"].write_text(
+        summary_markdown(
+            index, per_variant, comparison, baseline, replica, reference, literature_summary(literature_rows)
+        )
+    )
 
     paper_dir = out_dir / PAPER_DIR
     paper_paths = {name: paper_dir / relative for name, relative in paper_files(formats).items()}

@@ -11,7 +11,7 @@ Macro names are letters only (LaTeX allows nothing else): a scope, then the quan
 - Against the baseline (comparison.csv, main table): ``Delta<Metric>`` and ``<Metric><Test>P`` /
   ``<Metric><Test>PHolm`` for Test = TTest, Wilcoxon, and Permutation (accuracy only).
 - Study-wide: ``\\bestVariant``, ``\\baselineVariant``, ``\\replicaVariant`` (names), ``\\referenceAccuracy``
-  (literature.csv, as published), ``\\evalTracks``, ``\\devTracks`` (runs.csv).
+  (literature.csv: the reference notebook's published row), ``\\evalTracks``, ``\\devTracks`` (runs.csv).
 
 Values are formatted as the Markdown shows them (percent with one decimal, signed percentage points, p-values with
 three significant digits or "< 0.001", "--" where a value does not exist) and set with siunitx's ``\\num``. Each
@@ -30,7 +30,7 @@ import pandas as pd
 from astgenre.labels import CLASSES
 from astgenre.report import formatting as fmt
 from astgenre.report.latex import GENERATED, latex_number, latex_text
-from astgenre.report.literature import REFERENCE_SOURCE
+from astgenre.report.literature import REFERENCE_NOTEBOOK
 from astgenre.report.stats import BOOTSTRAP_METRICS, PAIRED_T_TEST, PERMUTATION_TEST, WILCOXON_TEST
 from astgenre.report.tables import HEADLINE_METRICS
 
@@ -221,7 +221,8 @@ def _comparison_macros(scope: str, comparison: pd.DataFrame, variant: str) -> It
 
 def _study_macros(literature: pd.DataFrame, runs: pd.DataFrame) -> list[Macro]:
     macros = []
-    reference = literature.index[literature["source"].astype(str).str.strip().str.lower() == REFERENCE_SOURCE]
+    notebook = literature["venue"].astype(str).str.contains(REFERENCE_NOTEBOOK, regex=False)
+    reference = literature.index[notebook & (literature["kind"].astype(str) == "published")]
     if len(reference):
         row = int(reference[0])
         published = f"{round(100 * float(literature.loc[row, 'accuracy']), 4):g}"

@@ -46,6 +46,20 @@ METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "macro_f1")
 TEST_COLUMNS = ("protocol", "fold", "variant", "seed", "track_id", "split", "label", "predicted")
 
 
+def read_protocol_table(path: Path) -> pd.DataFrame:
+    """protocols.csv as :func:`protocol_table` wrote it (a variant may be called "NA"), checked for its columns."""
+    table = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    missing = [
+        c
+        for c in ("protocol", "variant", "n_seeds", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std")))
+        if c not in table.columns
+    ]
+    if missing:
+        raise ValueError(f"{path}: missing columns {missing} (the protocol report writes it)")
+    table["variant"] = table["variant"].astype(str)
+    return table
+
+
 @dataclass(frozen=True)
 class ProtocolRun:
     """One run's test predictions: official runs test on the evaluation split, protocol runs on their test role."""

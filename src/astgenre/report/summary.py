@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +18,7 @@ FILE_GUIDE: dict[str, str] = {
     "table.md": "every variant over seeds: evaluation metrics with std and 95% intervals, development accuracy, "
     "per-class recall",
     "comparison.md": "each variant against the baseline: paired tests over seeds and McNemar's test over tracks",
-    "literature.md": "published and reference numbers beside ours, with which ones are comparable",
+    "literature.md": "published results by protocol beside ours, with chance and majority class, each with its source",
     "runs.csv": "one row per run (variant, seed) with all metrics and per-run bootstrap intervals",
     "forest.png / variants.png": "accuracy (and balanced accuracy, macro-F1) per variant and seed",
     "recall_by_variant.png, confusion*.png": "which classes each variant gets right and confuses",
@@ -44,8 +44,10 @@ def summary_markdown(
     baseline: str,
     replica: str,
     reference: float | None,
+    literature: Sequence[str] = (),
 ) -> str:
-    """The summary page. ``variants`` is tables.variant_table, ``comparison`` tables.comparison_table."""
+    """The summary page. ``variants`` is tables.variant_table, ``comparison`` tables.comparison_table, ``literature``
+    the lines of literature.literature_summary."""
     best = variants[variants["best"]].iloc[0]
     metric = str(best["selected_by"])
     lines = [
@@ -77,6 +79,7 @@ def summary_markdown(
         "",
         *_baseline_section(variants, comparison, best["variant"], baseline),
         *_replica_section(variants, replica, reference),
+        *literature,
         *_data_section(index_summary),
         "## How to read",
         "",

@@ -6,8 +6,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from astgenre.baselines import literature
 from astgenre.labels import CLASSES
+from astgenre.report import literature
 
 REPO = Path(__file__).resolve().parents[1]
 OURS = REPO / "workflow" / "report" / "literature_ismir2004.csv"
