@@ -41,6 +41,7 @@ CHECKS = (
 )
 """What CI runs before the tests: one linter and one formatter over the whole tree, then Snakemake's own lint."""
 PYTEST = ("pytest", "-q")
+TASKS = ("demo", "test", "setup")
 
 
 def say(message: str) -> None:
