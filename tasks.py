@@ -22,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -67,13 +68,26 @@ def torch_build(gpu: bool) -> str:
     return "cuda" if gpu else "cpu"
 
 
+def reachable(url: str) -> bool:
+    """Whether an HTTP(S) index answers at all (proxies from the environment apply, as for pip)."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=15):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
 def torch_installs(build: str) -> list[list[str]]:
     """pip arguments for installing torch, in the order to try them (the first that succeeds wins).
 
-    CUDA: the default wheel from the configured index. CPU: the CPU index first; where it cannot be reached (no
-    internet, or an index that mirrors it), the configured index, which on the project's machines holds the CPU build.
+    CUDA: the default wheel from the configured index. CPU: the CPU index first, then the configured index, which on
+    the project's machines (no internet) holds the CPU build. The CPU index is tried only when it answers: pip would
+    otherwise retry it for torch and for each of torch's dependencies before giving up.
     """
     if build == "cuda":
+        return [["install", TORCH]]
+    if not reachable(CPU_INDEX + "/torch/"):
+        say(f"{CPU_INDEX} cannot be reached: taking torch from the configured index")
         return [["install", TORCH]]
     return [["install", TORCH, "--index-url", CPU_INDEX], ["install", TORCH]]
 

@@ -41,6 +41,7 @@ def project(tmp_path, monkeypatch):
     (tmp_path / "pyproject.toml").write_text((REPO / "pyproject.toml").read_text())
     monkeypatch.setattr(tasks.os, "name", "posix")
     monkeypatch.setattr(tasks.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(tasks, "reachable", lambda url: True)
     return tmp_path
 
 
@@ -72,9 +73,27 @@ def test_gpu_detection_survives_a_hanging_nvidia_smi(monkeypatch):
     assert not tasks.has_cuda_gpu()
 
 
-def test_torch_build_follows_the_gpu():
+def test_torch_build_follows_the_gpu(monkeypatch):
+    monkeypatch.setattr(tasks, "reachable", lambda url: True)
     assert tasks.torch_installs("cuda") == [["install", tasks.TORCH]]
     assert tasks.torch_installs("cpu") == [CPU_TORCH, ["install", tasks.TORCH]]
+
+
+def test_an_unreachable_cpu_index_is_not_tried(monkeypatch, capsys):
+    """Offline, pip would retry the CPU index for torch and each of its dependencies before falling back."""
+    asked = []
+    monkeypatch.setattr(tasks, "reachable", lambda url: asked.append(url) or False)
+    assert tasks.torch_installs("cpu") == [["install", tasks.TORCH]]
+    assert asked == ["https://download.pytorch.org/whl/cpu/torch/"]
+    assert "cannot be reached: taking torch from the configured index" in capsys.readouterr().out
+
+
+def test_reachable_answers_false_offline(monkeypatch):
+    def offline(request, timeout):
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(tasks.urllib.request, "urlopen", offline)
+    assert not tasks.reachable("https://download.pytorch.org/whl/cpu/torch/")
 
 
 def test_fresh_clone_on_a_cpu_machine(project, monkeypatch, capsys):
