@@ -166,7 +166,7 @@ def main() -> None:
         nargs="+",
         default=[],
         metavar="OVERLAY",
-        help="overlay config files passed to snakemake --configfile (as in the README)",
+        help="overlay config files passed to snakemake --configfile (as in docs/configuration.md)",
     )
     parser.add_argument("--keep", type=Path, default=None, help="run in this (new) folder and keep it")
     args = parser.parse_args()
