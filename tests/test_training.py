@@ -15,6 +15,7 @@ from safetensors.torch import load_file, save_file
 from transformers import ASTConfig, ASTForAudioClassification
 
 from astgenre.config import read_study, variant_training
+from astgenre.data import EvaluationWindows, TrainingWindows
 from astgenre.dataset import INDEX_COLUMNS, write_index
 from astgenre.evaluation import evaluate_run
 from astgenre.features import FbankSettings
@@ -377,3 +378,49 @@ def test_a_checkpoint_cut_short_is_skipped_and_removed(tmp_path):
     assert not (tmp_path / "checkpoint-30").exists() and not (tmp_path / "checkpoint-40").exists()
     assert (tmp_path / "checkpoint-10").exists()
     assert last_complete_checkpoint(tmp_path / "missing") is None
+
+
+# --------------------------------------------------------------------------- batched loading
+
+
+def item_by_item(monkeypatch) -> None:
+    """Make the DataLoader fetch window after window through __getitem__, as it did before __getitems__ existed (it
+    calls __getitems__ only when the dataset has a true one)."""
+    monkeypatch.setattr(TrainingWindows, "__getitems__", None)
+    monkeypatch.setattr(EvaluationWindows, "__getitems__", None)
+
+
+@pytest.mark.parametrize(
+    "variant, extra",
+    [
+        ("inverse_frequency", {}),  # random windows, SpecAugment, development windows of every track
+        ("balanced_sampler", {"weighting": "balanced_sampler", "mixup": 0.4, "layer_decay": 0.75}),
+        ("reference_replica", {"weighting": "none", "window": "first", "specaugment": None, "grad_accum": 2}),
+    ],
+)
+def test_batched_loading_trains_and_evaluates_exactly_as_item_by_item_loading(
+    study, recipe, tmp_path, monkeypatch, variant, extra
+):
+    """The CPU results of a seed do not move: weights, training log and predictions equal bit for bit."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the claim is the CPU's, on a GPU machine too
+    recipe = dict(recipe, **extra)
+    outputs = {}
+    for name in ("items", "batches"):
+        with monkeypatch.context() as patch:
+            if name == "items":
+                item_by_item(patch)
+            run(study, tmp_path / name, recipe, seed=2, variant=variant)
+            evaluate_run(
+                index_path=study[0],
+                feature_dirs=[study[1]],
+                model_dir=tmp_path / name / "model",
+                split="evaluation",
+                predictions_path=tmp_path / name / "pred.tsv",
+                metrics_path=tmp_path / name / "metrics.json",
+                device="cpu",
+            )
+        outputs[name] = tmp_path / name
+    a, b = weights(outputs["items"] / "model"), weights(outputs["batches"] / "model")
+    assert a.keys() == b.keys() and all(torch.equal(a[key], b[key]) for key in a)
+    for name in ("history.tsv", "pred.tsv"):
+        assert (outputs["items"] / name).read_bytes() == (outputs["batches"] / name).read_bytes(), name

@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .contracts import PROB_COLUMNS
-from .data import EvaluationWindows, aggregate_tracks, load_split
+from .data import EvaluationWindows, aggregate_tracks, collate_windows, load_split
 from .dataset import read_index
 from .features import FbankSettings
 from .labels import CLASSES
@@ -37,8 +37,8 @@ def predict_windows(
     device = torch.device(device)
     use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
     outputs = []
-    for batch in DataLoader(windows, batch_size=batch_size, shuffle=False):
-        x = batch["input_values"].to(device)
+    for batch in DataLoader(windows, batch_size=batch_size, shuffle=False, collate_fn=collate_windows):
+        x = batch["input_values"].to(device).float()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
             outputs.append(model(input_values=x).logits.float().cpu().numpy())
     return np.concatenate(outputs) if outputs else np.zeros((0, len(CLASSES)))

@@ -23,7 +23,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from . import protocols
 from .contracts import DEV_METRICS, HISTORY_COLUMNS, TRACKS_FILE
-from .data import EvaluationWindows, TrainingWindows, aggregate_tracks, load_split
+from .data import EvaluationWindows, TrainingWindows, aggregate_tracks, collate_windows, load_split, model_inputs
 from .dataset import read_index
 from .features import FbankSettings
 from .files import share_like_umask
@@ -35,14 +35,6 @@ from .training_logs import reporting_callbacks
 from .weighting import class_weights, sample_weights, weighted_cross_entropy
 
 log = logging.getLogger(__name__)
-
-
-def stack_windows(batch: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """The data collator: windows and labels stacked into a batch."""
-    return {
-        "input_values": torch.stack([item["input_values"] for item in batch]),
-        "labels": torch.stack([item["labels"] for item in batch]),
-    }
 
 
 def mixup(inputs: dict[str, torch.Tensor], alpha: float, n_classes: int = len(CLASSES)) -> dict[str, torch.Tensor]:
@@ -75,7 +67,8 @@ class EpochWeightedSampler(WeightedRandomSampler):
 class WindowTrainer(Trainer):
     """The Trainer with an optional class-balanced training sampler, mixup in the training step, and strict
     weight loading: the best-model reload and resume load every tensor through ``from_pretrained`` or fail
-    (:func:`astgenre.model.load_weights_into`).
+    (:func:`astgenre.model.load_weights_into`). Batches arrive in the features' dtype (float16) on the device and
+    are made float32 there (:func:`astgenre.data.model_inputs`), before mixup.
     """
 
     def __init__(
@@ -86,7 +79,10 @@ class WindowTrainer(Trainer):
         self.mixup_alpha = mixup_alpha
 
     def training_step(self, model: torch.nn.Module, inputs: dict[str, torch.Tensor], *args: Any, **kwargs: Any):
-        return super().training_step(model, mixup(inputs, self.mixup_alpha), *args, **kwargs)
+        return super().training_step(model, mixup(model_inputs(inputs), self.mixup_alpha), *args, **kwargs)
+
+    def prediction_step(self, model: torch.nn.Module, inputs: dict[str, torch.Tensor], *args: Any, **kwargs: Any):
+        return super().prediction_step(model, model_inputs(inputs), *args, **kwargs)
 
     def _get_train_sampler(self, train_dataset=None):  # noqa: ANN001 - Trainer's signature
         if self.balanced_weights is None:
@@ -370,7 +366,7 @@ def build_trainer(
     return WindowTrainer(
         model=model,
         args=training_arguments(spec, len(data.train_set)),
-        data_collator=stack_windows,
+        data_collator=collate_windows,
         mixup_alpha=recipe.mixup,
         train_dataset=data.train_set,
         eval_dataset=data.dev_set,
