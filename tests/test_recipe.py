@@ -33,6 +33,9 @@ def test_every_variant_of_the_full_study_has_a_typed_recipe(study):
         ({"select_metric": "f1"}, "select_metric: 'f1'"),
         ({"batch_size": 0}, "batch_size: 0"),
         ({"weighting": "squared"}, "weighting: 'squared'"),
+        ({"eval_batch_size_gpu": 0}, "eval_batch_size_gpu: 0"),
+        ({"dataloader_workers": -1}, "dataloader_workers: -1 is neither an integer >= 0 nor 'auto'"),
+        ({"dataloader_workers": "many"}, "dataloader_workers: 'many'"),
     ],
 )
 def test_a_bad_recipe_is_refused_naming_the_field(study, change, message):
