@@ -2,7 +2,7 @@
 wall time extrapolated from them; the window loader's rates per core and per worker.
 
 Usage: python benchmarks/bench_study.py [--small] [--epochs N] [--variant V] [--threads N] [--workers N ...]
-                                        [--peak-tflops X] [--json PATH]
+                                        [--dataloader-workers auto|N] [--peak-tflops X] [--json PATH]
 
 Full size (needs a GPU): 729 training and 729 development tracks of 2,998 frames x 128 mel bins (30 s; float16 on
 disk, synthetic, classes in the real training split's proportions), the AST-base shape (ASTConfig() defaults,
@@ -429,6 +429,11 @@ def main() -> None:
         help="loader worker counts to time (default: 1, and 2 if there are 3 cores or more)",
     )
     parser.add_argument(
+        "--dataloader-workers",
+        default=None,
+        help="training.dataloader_workers for train_run and evaluate_run: auto or a number (default: the recipe's)",
+    )
+    parser.add_argument(
         "--plain-steps", type=int, default=None, help="timed steps of the plain loop (default 20; 4 small)"
     )
     parser.add_argument(
@@ -450,6 +455,9 @@ def main() -> None:
     study = read_study(REPO)
     values = variant_training(study, args.variant)
     values.update(epochs=args.epochs, early_stopping_patience=None, report_to="none")
+    if args.dataloader_workers is not None:
+        workers_setting = args.dataloader_workers
+        values["dataloader_workers"] = workers_setting if workers_setting == "auto" else int(workers_setting)
     demo = yaml.safe_load((REPO / "workflow/presets/demo.yaml").read_text())["model"]["create"]
     model_kwargs = demo if args.small else {}
     window = int(transformers.ASTConfig(**model_kwargs).max_length)
