@@ -455,6 +455,42 @@ def test_evaluation_with_loader_workers_predicts_what_the_main_process_predicts(
     assert (tmp_path / "pred0.tsv").read_bytes() == (tmp_path / "pred2.tsv").read_bytes()
 
 
+def test_evaluate_run_takes_the_gpu_batch_workers_and_tf32_on_a_gpu_only(study, recipe, tmp_path, monkeypatch):
+    """The evaluate rule's wiring, decided without a GPU: the device is faked, the model stays on the CPU."""
+    import astgenre.evaluation as evaluation
+
+    run(study, tmp_path, dict(recipe, epochs=1))
+    calls, tf32 = [], []
+    predict = evaluation.predict_windows
+    monkeypatch.setattr(
+        evaluation,
+        "predict_windows",
+        lambda model, windows, batch, device, workers: (
+            calls.append((batch, device.type, workers)) or predict(model, windows, batch, "cpu", 0)
+        ),
+    )
+    monkeypatch.setattr(evaluation.gpu, "allow_tf32", lambda: tf32.append(True))
+    monkeypatch.setattr(evaluation.gpu, "tf32_supported", lambda: True)
+    load = evaluation.load_classifier
+    monkeypatch.setattr(evaluation, "load_classifier", lambda model_dir, device: load(model_dir, "cpu"))
+    for device in ("cpu", "cuda"):
+        monkeypatch.setattr(evaluation, "resolve_device", lambda _, device=device: torch.device(device))
+        evaluate_run(
+            index_path=study[0],
+            feature_dirs=[study[1]],
+            model_dir=tmp_path / "model",
+            split="evaluation",
+            predictions_path=tmp_path / f"pred_{device}.tsv",
+            metrics_path=tmp_path / f"metrics_{device}.json",
+            batch_size=32,
+            gpu_batch_size=256,
+            workers="auto",
+            threads=4,
+            device=device,
+        )
+    assert calls == [(32, "cpu", 0), (256, "cuda", 3)] and tf32 == [True]
+
+
 def spec_for(study, tmp_path, recipe, threads=2) -> RunSpec:
     index, features = study
     return RunSpec(

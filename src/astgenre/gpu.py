@@ -44,9 +44,16 @@ def tf32_supported() -> bool:
 
 
 def allow_tf32() -> None:
-    """Let float32 matrix products run in TF32 where the GPU has it (what stays in float32 under bf16 autocast, and
-    all of an fp32 recipe); cuDNN's convolutions already do by default. Call it on a GPU only."""
-    torch.set_float32_matmul_precision("high")
+    """Let float32 matrix products run in TF32 (what stays in float32 under bf16 autocast, and all of an fp32
+    recipe), switched as the Trainer's ``tf32=True`` switches it, so that one process never mixes torch's newer
+    ``fp32_precision`` settings with the older ``allow_tf32`` flags. Call it on a GPU that has TF32 only."""
+    try:
+        from transformers.utils import enable_tf32
+    except ImportError:  # a transformers release without it: the flags it would set on torch < 2.9
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        return
+    enable_tf32(True)
 
 
 def eval_batch_size(cpu: int, gpu: int, device: torch.device) -> int:
