@@ -11,7 +11,8 @@ batch sizes, epochs, precision, seed and torch threads. Everything else is each 
 - ours: astgenre.training.train_run with the preset's recipe (weighted loss, per-epoch development evaluation,
   checkpoint saving and best-model selection), then astgenre.evaluation.evaluate_run on the evaluation split;
 - plain: Trainer(model, TrainingArguments(<the shared values above>, all else default)) .train() (the model's own
-  loss, no sampler, no evaluation, no checkpoints before step 500), then Trainer.predict on the same windows.
+  loss, no sampler, no evaluation, no checkpoints before step 500), then Trainer.predict on the same windows (its
+  collator makes the windows' float16 batches float32, as the default collator would get them).
 Each phase runs in a fresh process, so its peak memory is its own: CUDA max_memory_allocated on a GPU, peak RSS
 (VmHWM, including the ~0.4 GB of imported libraries; RSS after the imports is printed beside it) on the CPU.
 --steps sets the optimizer steps per epoch (through the number of tracks), --epochs the epochs.
@@ -182,7 +183,7 @@ def plain_train(study: dict[str, str], recipe: dict[str, Any], out: str, threads
         use_cpu=not torch.cuda.is_available(),
         disable_tqdm=True,
     )
-    result = Trainer(model=model, args=args, train_dataset=train).train()
+    result = Trainer(model=model, args=args, train_dataset=train, data_collator=_float32_batches).train()
     return phase.result(metrics=result.metrics, samples=len(train) * recipe["epochs"], steps=result.global_step)
 
 
@@ -224,8 +225,16 @@ def plain_evaluate(
         use_cpu=not torch.cuda.is_available(),
         disable_tqdm=True,
     )
-    Trainer(model=model, args=args).predict(evaluation)
+    Trainer(model=model, args=args, data_collator=_float32_batches).predict(evaluation)
     return phase.result(samples=len(evaluation))
+
+
+def _float32_batches(batch):
+    """The plain side's collator: the windows' batches (float16, astgenre.data.WindowBatch) as float32 tensors, made
+    in the loader as a plain Trainer's default collator would give them."""
+    from astgenre.data import collate_windows, model_inputs
+
+    return model_inputs(collate_windows(batch))
 
 
 def _quiet(function, *args):

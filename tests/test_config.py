@@ -55,11 +55,22 @@ def test_overlay_sets_local_archive(repo):
         ({"dataset": {"md5": "xyz"}}, "dataset.md5"),
         ({"grid": {"variants": ["nope"]}}, "grid.variants"),
         ({"variants": {"none": {"weighting": "squared"}}}, "variants.none.weighting"),
+        ({"training": {"eval_batch_size_gpu": 0}}, "training.eval_batch_size_gpu"),
+        ({"training": {"dataloader_workers": -1}}, "training.dataloader_workers"),
     ],
 )
 def test_bad_values_name_the_key(repo, override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         study(repo, "ismir2004", override)
+
+
+@pytest.mark.parametrize("value", [-1, "many", 1.5, True])
+def test_a_bad_number_of_loader_workers_says_what_is_allowed(repo, value):
+    allowed = "DataLoader worker processes: an integer >= 0, or auto"
+    message = f"training.dataloader_workers: {value!r} is not allowed here: {allowed}"
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        study(repo, "ismir2004", {"training": {"dataloader_workers": value}})
+    assert study(repo, "ismir2004", {"training": {"dataloader_workers": "2"}})["training"]["dataloader_workers"] == 2
 
 
 def test_unknown_study(repo):

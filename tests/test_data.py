@@ -8,9 +8,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+from torch.utils.data import DataLoader
 
-from astgenre.data import FeatureProblem, load_split, open_features
+from astgenre.data import (
+    EvaluationWindows,
+    FeatureProblem,
+    TrainingWindows,
+    WindowBatch,
+    collate_windows,
+    load_split,
+    model_inputs,
+    open_features,
+)
 from astgenre.dataset import INDEX_COLUMNS
+from astgenre.features import pad_value
+from astgenre.labels import CLASSES
 
 SPLIT = "evaluation"
 
@@ -148,3 +161,84 @@ def test_open_features_returns_the_checked_memory_map(tmp_path):
     np.save(path, np.ones((3, 4), np.float16))
     features = open_features(path)
     assert isinstance(features, np.memmap) and features.shape == (3, 4) and float(features.sum()) == 12.0
+
+
+# --------------------------------------------------------------------------- batches (__getitems__) vs items
+
+
+def window_study(root: Path) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Memory-mapped float16 tracks longer than, as long as, one frame longer than, and shorter than a 64-frame
+    window, of every class."""
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(7)
+    rows, arrays = [], {}
+    for k, frames in enumerate([300, 64, 65, 40, 150, 300, 64, 20, 97, 128, 64, 300]):
+        track_id = f"t{k:02d}"
+        np.save(root / f"{track_id}.npy", rng.normal(0, 1, (frames, 128)).astype(np.float16))
+        arrays[track_id] = open_features(root / f"{track_id}.npy")
+        rows.append({"track_id": track_id, "label": CLASSES[k % len(CLASSES)]})
+    return pd.DataFrame(rows), arrays
+
+
+def one_by_one(dataset, items: list[int]) -> dict:
+    """The reference: ``__getitem__`` window after window, stacked (what the DataLoader did before batches)."""
+    return collate_windows([dataset[i] for i in items])
+
+
+@pytest.mark.parametrize("mode", ["random", "first"])
+@pytest.mark.parametrize(
+    "augment",
+    [None, {"freq_mask": 24, "time_mask": 96, "n_masks": 2}, {"freq_mask": 0, "time_mask": 500, "n_masks": 3}],
+    ids=["no-specaugment", "study-specaugment", "time-masks-only"],
+)
+def test_a_batch_of_training_windows_is_the_windows_one_by_one(tmp_path, mode, augment):
+    """Same windows, same order, same random draws: the values equal bit for bit, and torch's generator ends in the
+    same state (the next batch, dropout and mixup draw what they drew before)."""
+    tracks, arrays = window_study(tmp_path)
+    windows = TrainingWindows(tracks, arrays, 64, mode=mode, windows_per_track=3, specaugment=augment)
+    for seed in range(3):
+        items = torch.randperm(len(windows), generator=torch.Generator().manual_seed(seed)).tolist()[:23]
+        torch.manual_seed(seed)
+        expected, state = one_by_one(windows, items), torch.get_rng_state()
+        torch.manual_seed(seed)
+        batch = collate_windows(windows.__getitems__(items))
+        assert torch.equal(torch.get_rng_state(), state)
+        assert batch["input_values"].dtype == torch.float16  # the features' own dtype; float32 on the device
+        assert torch.equal(model_inputs(batch)["input_values"], expected["input_values"])
+        assert torch.equal(batch["labels"], expected["labels"])
+
+
+def test_a_batch_of_evaluation_windows_is_the_windows_one_by_one(tmp_path):
+    tracks, arrays = window_study(tmp_path)
+    ids = list(tracks["track_id"])
+    for first_only in (False, True):
+        windows = EvaluationWindows(ids, arrays, 64, 32, labels=list(range(len(ids))), first_only=first_only)
+        items = list(range(len(windows)))[::-1]
+        batch = model_inputs(collate_windows(windows.__getitems__(items)))
+        expected = one_by_one(windows, items)
+        assert batch["input_values"].dtype == torch.float32
+        assert torch.equal(batch["input_values"], expected["input_values"])
+        assert torch.equal(batch["labels"], expected["labels"])
+
+
+def test_the_dataloader_fetches_whole_batches_with_padding_in_the_features_dtype(tmp_path):
+    tracks, arrays = window_study(tmp_path)
+    windows = EvaluationWindows(list(tracks["track_id"]), arrays, 64, 32)
+    calls = []
+    original = windows.__getitems__
+    windows.__getitems__ = lambda items: calls.append(len(items)) or original(items)
+    batches = list(DataLoader(windows, batch_size=8, collate_fn=collate_windows))
+    assert calls == [8] * (len(windows) // 8) + ([len(windows) % 8] if len(windows) % 8 else [])
+    short = windows.items.index(("t07", 0))  # 20 frames, padded to 64
+    values = torch.cat([b["input_values"] for b in batches])[short]
+    assert torch.equal(values[20:], torch.full((44, 128), float(np.float16(pad_value()))).half())
+
+
+def test_a_sequence_of_items_still_collates(tmp_path):
+    """astgenre predict and anything else that hands the collator a list of items."""
+    tracks, arrays = window_study(tmp_path)
+    windows = EvaluationWindows(list(tracks["track_id"]), arrays, 64, 32)
+    batch = collate_windows([windows[0], windows[1]])
+    assert batch["input_values"].shape == (2, 64, 128) and batch["input_values"].dtype == torch.float32
+    assert isinstance(windows.__getitems__([0, 1]), WindowBatch) and len(windows.__getitems__([0, 1])) == 2
+    assert torch.equal(windows.__getitems__([0, 1])[1]["input_values"].float(), windows[1]["input_values"])

@@ -26,6 +26,29 @@ def test_every_variant_of_the_full_study_has_a_typed_recipe(study):
     assert Recipe.from_mapping(recipes["none"].to_dict()) == recipes["none"]
 
 
+def test_the_full_study_trains_in_batches_of_64_the_replica_as_the_notebook(study):
+    """The full study's recipe (docs/performance.md): batch 64 at 3e-5, evaluation batches of 256 on a GPU; the
+    replica keeps the notebook's 6 x 4 at 3e-5."""
+    none = Recipe.from_mapping(variant_training(study, "none"))
+    assert (none.batch_size, none.grad_accum, none.learning_rate) == (64, 1, 3.0e-5)
+    assert (none.eval_batch_size, none.eval_batch_size_gpu, none.dataloader_workers) == (32, 256, "auto")
+    replica = Recipe.from_mapping(variant_training(study, "reference_replica"))
+    assert (replica.batch_size, replica.grad_accum, replica.learning_rate) == (6, 4, 3.0e-5)
+
+
+def test_the_demo_recipe_is_the_one_it_always_had():
+    """The demo's results must not move: its batches, rates and epochs are those it had before the full study's
+    recipe changed (dataloader_workers: auto is no worker on the CPU)."""
+    demo = read_study(REPO, "demo")
+    expected = {
+        "inverse_frequency": dict(batch_size=16, grad_accum=1, eval_batch_size=32, learning_rate=1.0e-3, epochs=12),
+        "reference_replica": dict(batch_size=6, grad_accum=1, eval_batch_size=32, learning_rate=1.0e-3, epochs=12),
+    }
+    for variant, values in expected.items():
+        recipe = Recipe.from_mapping(variant_training(demo, variant))
+        assert {key: getattr(recipe, key) for key in values} == values, variant
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
@@ -33,6 +56,9 @@ def test_every_variant_of_the_full_study_has_a_typed_recipe(study):
         ({"select_metric": "f1"}, "select_metric: 'f1'"),
         ({"batch_size": 0}, "batch_size: 0"),
         ({"weighting": "squared"}, "weighting: 'squared'"),
+        ({"eval_batch_size_gpu": 0}, "eval_batch_size_gpu: 0"),
+        ({"dataloader_workers": -1}, "dataloader_workers: -1 is neither an integer >= 0 nor 'auto'"),
+        ({"dataloader_workers": "many"}, "dataloader_workers: 'many'"),
     ],
 )
 def test_a_bad_recipe_is_refused_naming_the_field(study, change, message):

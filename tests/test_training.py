@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from transformers import ASTConfig, ASTForAudioClassification
+from transformers import ASTConfig, ASTForAudioClassification, TrainingArguments
 
 from astgenre.config import read_study, variant_training
+from astgenre.data import EvaluationWindows, TrainingWindows
 from astgenre.dataset import INDEX_COLUMNS, write_index
 from astgenre.evaluation import evaluate_run
 from astgenre.features import FbankSettings
@@ -24,10 +25,12 @@ from astgenre.model import CheckpointMismatch, create_checkpoint, load_classifie
 from astgenre.recipe import Recipe
 from astgenre.training import (
     RunSpec,
+    _checkpointing_argument,
     last_complete_checkpoint,
     launch_distributed,
     layerwise_param_groups,
     train_run,
+    trainer_settings,
 )
 
 TINY_AST = dict(
@@ -377,3 +380,198 @@ def test_a_checkpoint_cut_short_is_skipped_and_removed(tmp_path):
     assert not (tmp_path / "checkpoint-30").exists() and not (tmp_path / "checkpoint-40").exists()
     assert (tmp_path / "checkpoint-10").exists()
     assert last_complete_checkpoint(tmp_path / "missing") is None
+
+
+# --------------------------------------------------------------------------- batched loading, CPU and GPU settings
+
+
+def item_by_item(monkeypatch) -> None:
+    """Make the DataLoader fetch window after window through __getitem__, as it did before __getitems__ existed (it
+    calls __getitems__ only when the dataset has a true one)."""
+    monkeypatch.setattr(TrainingWindows, "__getitems__", None)
+    monkeypatch.setattr(EvaluationWindows, "__getitems__", None)
+
+
+@pytest.mark.parametrize(
+    "variant, extra",
+    [
+        ("inverse_frequency", {}),  # random windows, SpecAugment, development windows of every track
+        ("balanced_sampler", {"weighting": "balanced_sampler", "mixup": 0.4, "layer_decay": 0.75}),
+        ("reference_replica", {"weighting": "none", "window": "first", "specaugment": None, "grad_accum": 2}),
+    ],
+)
+def test_batched_loading_trains_and_evaluates_exactly_as_item_by_item_loading(
+    study, recipe, tmp_path, monkeypatch, variant, extra
+):
+    """The CPU results of a seed do not move: weights, training log and predictions equal bit for bit."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the claim is the CPU's, on a GPU machine too
+    recipe = dict(recipe, **extra)
+    outputs = {}
+    for name in ("items", "batches"):
+        with monkeypatch.context() as patch:
+            if name == "items":
+                item_by_item(patch)
+            run(study, tmp_path / name, recipe, seed=2, variant=variant)
+            evaluate_run(
+                index_path=study[0],
+                feature_dirs=[study[1]],
+                model_dir=tmp_path / name / "model",
+                split="evaluation",
+                predictions_path=tmp_path / name / "pred.tsv",
+                metrics_path=tmp_path / name / "metrics.json",
+                device="cpu",
+            )
+        outputs[name] = tmp_path / name
+    a, b = weights(outputs["items"] / "model"), weights(outputs["batches"] / "model")
+    assert a.keys() == b.keys() and all(torch.equal(a[key], b[key]) for key in a)
+    for name in ("history.tsv", "pred.tsv"):
+        assert (outputs["items"] / name).read_bytes() == (outputs["batches"] / name).read_bytes(), name
+
+
+def test_loader_workers_train_the_same_model_for_the_same_seed(study, recipe, tmp_path, monkeypatch):
+    """What a GPU run does with dataloader_workers: auto, here with an explicit worker on the CPU."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    recipe = dict(recipe, epochs=2, dataloader_workers=1)
+    run(study, tmp_path / "a", recipe, seed=1)
+    run(study, tmp_path / "b", recipe, seed=1)
+    a, b = weights(tmp_path / "a" / "model"), weights(tmp_path / "b" / "model")
+    assert all(torch.equal(a[key], b[key]) for key in a)
+
+
+def test_evaluation_with_loader_workers_predicts_what_the_main_process_predicts(study, recipe, tmp_path):
+    run(study, tmp_path, dict(recipe, epochs=1))
+    for workers in (0, 2):
+        evaluate_run(
+            index_path=study[0],
+            feature_dirs=[study[1]],
+            model_dir=tmp_path / "model",
+            split="evaluation",
+            predictions_path=tmp_path / f"pred{workers}.tsv",
+            metrics_path=tmp_path / f"metrics{workers}.json",
+            batch_size=5,
+            device="cpu",
+            workers=workers,
+        )
+    assert (tmp_path / "pred0.tsv").read_bytes() == (tmp_path / "pred2.tsv").read_bytes()
+
+
+def test_evaluate_run_takes_the_gpu_batch_workers_and_tf32_on_a_gpu_only(study, recipe, tmp_path, monkeypatch):
+    """The evaluate rule's wiring, decided without a GPU: the device is faked, the model stays on the CPU."""
+    import astgenre.evaluation as evaluation
+
+    run(study, tmp_path, dict(recipe, epochs=1))
+    calls, tf32 = [], []
+    predict = evaluation.predict_windows
+    monkeypatch.setattr(
+        evaluation,
+        "predict_windows",
+        lambda model, windows, batch, device, workers: (
+            calls.append((batch, device.type, workers)) or predict(model, windows, batch, "cpu", 0)
+        ),
+    )
+    monkeypatch.setattr(evaluation.gpu, "allow_tf32", lambda: tf32.append(True))
+    monkeypatch.setattr(evaluation.gpu, "tf32_supported", lambda: True)
+    load = evaluation.load_classifier
+    monkeypatch.setattr(evaluation, "load_classifier", lambda model_dir, device: load(model_dir, "cpu"))
+    for device in ("cpu", "cuda"):
+        monkeypatch.setattr(evaluation, "resolve_device", lambda _, device=device: torch.device(device))
+        evaluate_run(
+            index_path=study[0],
+            feature_dirs=[study[1]],
+            model_dir=tmp_path / "model",
+            split="evaluation",
+            predictions_path=tmp_path / f"pred_{device}.tsv",
+            metrics_path=tmp_path / f"metrics_{device}.json",
+            batch_size=32,
+            gpu_batch_size=256,
+            workers="auto",
+            threads=4,
+            device=device,
+        )
+    assert calls == [(32, "cpu", 0), (256, "cuda", 3)] and tf32 == [True]
+
+
+def spec_for(study, tmp_path, recipe, threads=2) -> RunSpec:
+    index, features = study
+    return RunSpec(
+        index_path=index,
+        feature_dirs=(features,),
+        checkpoint=str(index.parent / "checkpoint"),
+        model_dir=tmp_path / "model",
+        work_dir=tmp_path / "work",
+        history_path=tmp_path / "history.tsv",
+        summary_path=tmp_path / "summary.json",
+        recipe=Recipe.from_mapping(recipe),
+        seed=4,
+        variant="none",
+        threads=threads,
+    )
+
+
+def test_the_cpu_trainer_settings_are_those_runs_always_had(study, recipe, tmp_path):
+    """dataloader_workers: auto and the GPU-only settings leave a CPU run's TrainingArguments as they were."""
+    spec = spec_for(study, tmp_path, recipe)
+    before = dict(  # training_arguments before the GPU settings, with dataloader_workers: 0 (the old default)
+        output_dir=str(spec.work_dir),
+        num_train_epochs=3,
+        per_device_train_batch_size=8,
+        per_device_eval_batch_size=32,
+        gradient_accumulation_steps=1,
+        learning_rate=1.0e-3,
+        weight_decay=0.01,
+        warmup_steps=0.1,
+        lr_scheduler_type="cosine",
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model="macro_f1",
+        greater_is_better=True,
+        logging_strategy="steps",
+        logging_steps=max(1, 10 // (8 * 4)),
+        seed=4,
+        data_seed=4,
+        bf16=False,
+        **_checkpointing_argument(False),
+        dataloader_num_workers=0,
+        use_cpu=True,
+        report_to=[],
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        ddp_find_unused_parameters=False,
+    )
+    assert recipe["dataloader_workers"] == "auto" and recipe["eval_batch_size_gpu"] == 256
+    assert trainer_settings(spec, 10, torch.device("cpu")) == before
+    cpu = TrainingArguments(**trainer_settings(spec, 10, torch.device("cpu")))
+    assert TrainingArguments(**before).to_dict() == cpu.to_dict()
+
+
+def test_the_gpu_trainer_settings_keep_it_busy(study, recipe, tmp_path, monkeypatch):
+    import astgenre.training as training
+
+    monkeypatch.setattr(training.gpu, "tf32_supported", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    cuda = torch.device("cuda")
+    settings = trainer_settings(spec_for(study, tmp_path, recipe, threads=4), 10, cuda)
+    cpu = trainer_settings(spec_for(study, tmp_path, recipe, threads=4), 10, torch.device("cpu"))
+    gpu_only = {
+        "dataloader_num_workers": 3,  # the job's 4 threads less the one that drives the GPU
+        "dataloader_pin_memory": True,
+        "dataloader_persistent_workers": True,
+        "optim": "adamw_torch_fused",
+        "tf32": True,
+        "per_device_eval_batch_size": 256,
+        "bf16": True,
+        "use_cpu": False,
+    }
+    assert {key: settings[key] for key in gpu_only} == gpu_only
+    assert {key: value for key, value in settings.items() if key not in gpu_only} == {
+        key: value for key, value in cpu.items() if key not in gpu_only
+    }
+    monkeypatch.setenv("WORLD_SIZE", "2")  # two ranks share the job's threads
+    assert trainer_settings(spec_for(study, tmp_path, recipe, threads=4), 10, cuda)["dataloader_num_workers"] == 1
+    explicit = trainer_settings(spec_for(study, tmp_path, dict(recipe, dataloader_workers=0)), 10, cuda)
+    assert explicit["dataloader_num_workers"] == 0 and explicit["dataloader_persistent_workers"] is False
+    monkeypatch.setattr(training.gpu, "tf32_supported", lambda: False)  # before Ampere: TrainingArguments refuses tf32
+    assert trainer_settings(spec_for(study, tmp_path, recipe), 10, cuda)["tf32"] is None

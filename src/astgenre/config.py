@@ -57,6 +57,8 @@ def validate(config: Mapping[str, Any], schema_path: Path) -> None:
             key = _key_path(error)
             if error.validator == "additionalProperties":
                 lines.append(f"  {key}: unknown key (check the spelling against config.yaml)")
+            elif error.validator in ("oneOf", "anyOf") and error.schema.get("description"):
+                lines.append(f"  {key}: {error.instance!r} is not allowed here: {error.schema['description']}")
             else:
                 lines.append(f"  {key}: {error.message}")
         raise ConfigError("invalid configuration:\n" + "\n".join(lines))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from .features import FbankSettings, window, window_starts
+from .features import FbankSettings, pad_value, window, window_starts
 from .labels import LABEL2ID
 
 log = logging.getLogger(__name__)
@@ -158,9 +158,68 @@ def spec_augment(x: torch.Tensor, freq_mask: int, time_mask: int, n_masks: int, 
     return x
 
 
+class WindowBatch(Sequence):
+    """Windows fetched together by a dataset's ``__getitems__``: ``input_values`` (windows, frames, mel) in the
+    features' own dtype (float16 as the features stage writes them) and ``labels`` (windows,).
+
+    The DataLoader hands it to the collator, :func:`collate_windows`, which returns the two tensors as they are: no
+    per-window stacking, and the float32 copy is made by :func:`model_inputs` where the model runs (on a GPU, after
+    a transfer of half the bytes). As a sequence it also gives window ``i`` as an item, for code that iterates.
+    """
+
+    def __init__(self, input_values: torch.Tensor, labels: torch.Tensor) -> None:
+        self.input_values = input_values
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"input_values": self.input_values[i], "labels": self.labels[i]}
+
+
+def collate_windows(batch: WindowBatch | Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The data collator: a :class:`WindowBatch` as its tensors; items (``__getitem__``'s) stacked key by key."""
+    if isinstance(batch, WindowBatch):
+        return {"input_values": batch.input_values, "labels": batch.labels}
+    return {key: torch.stack([item[key] for item in batch]) for key in batch[0]}
+
+
+def model_inputs(batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The batch with float32 ``input_values``, as the model takes them (a batch of float16 features is cast on the
+    device it was moved to; float16 to float32 is exact, so the values are those ``__getitem__`` returns)."""
+    return {**batch, "input_values": batch["input_values"].float()}
+
+
+def gather_windows(
+    arrays: Sequence[np.ndarray], starts: Sequence[int], length: int, settings: FbankSettings = FbankSettings()
+) -> np.ndarray:
+    """(windows, length, mel) frames [start, start + length) of each (frames, mel) array, padded at the end with
+    pad_value rounded to the array's dtype: :func:`astgenre.features.window` for many windows at once, written into
+    one array of the arrays' common dtype (float16 features stay float16: half the bytes, and a plain copy)."""
+    dtype = np.result_type(*{a.dtype for a in arrays}) if len(arrays) else np.float32
+    bins = arrays[0].shape[1] if len(arrays) else 0
+    out = np.empty((len(arrays), length, bins), dtype)
+    pad = pad_value(settings)
+    for k, (features, start) in enumerate(zip(arrays, starts, strict=True)):
+        piece = features[start : start + length]
+        out[k, : piece.shape[0]] = piece
+        if piece.shape[0] < length:
+            out[k, piece.shape[0] :] = np.asarray(pad, dtype=features.dtype)
+    return out
+
+
+def _as_batch(values: np.ndarray, labels: Sequence[int]) -> WindowBatch:
+    return WindowBatch(torch.from_numpy(values), torch.as_tensor(np.asarray(labels, dtype=np.int64)))
+
+
 class TrainingWindows(Dataset):
     """Windows of training tracks: each epoch draws `windows_per_track` random windows per track
-    (or the first window only, as the reference protocol did)."""
+    (or the first window only, as the reference protocol did).
+
+    ``__getitem__`` gives one window (float32); ``__getitems__``, which the DataLoader calls with a whole batch of
+    indices, gives the same windows as a :class:`WindowBatch`, with the same random draws in the same order.
+    """
 
     def __init__(
         self,
@@ -199,9 +258,52 @@ class TrainingWindows(Dataset):
             x = spec_augment(x, fill=0.0, **self.specaugment)
         return {"input_values": x, "labels": torch.tensor(self.labels[track])}
 
+    def __getitems__(self, items: Sequence[int]) -> WindowBatch:
+        """The windows of ``items`` at once: what ``[self[i] for i in items]`` gives, window for window and bit for
+        bit, drawing the same random numbers from torch's generator in the same order (start, then each mask's
+        width and position, window after window), then copying the windows and applying the masks in bulk."""
+        tracks = [item % len(self.track_ids) for item in items]
+        arrays = [self.arrays[self.track_ids[track]] for track in tracks]
+        starts, masks = [], []
+        for features in arrays:
+            start = 0
+            if self.mode == "random" and features.shape[0] > self.length:
+                start = int(torch.randint(0, features.shape[0] - self.length + 1, ()).item())
+            starts.append(start)
+            if self.specaugment:
+                masks.append(_mask_draws(self.length, features.shape[1], **self.specaugment))
+        values = gather_windows(arrays, starts, self.length, self.settings)
+        if self.specaugment:
+            for x, bands in zip(values, masks, strict=True):
+                for (freq_lo, freq_width), (time_lo, time_width) in bands:
+                    x[:, freq_lo : freq_lo + freq_width] = 0
+                    x[time_lo : time_lo + time_width, :] = 0
+        return _as_batch(values, [self.labels[track] for track in tracks])
+
+
+def _mask_draws(
+    frames: int, bins: int, freq_mask: int, time_mask: int, n_masks: int
+) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """The (lo, width) of the frequency and the time band of each of n_masks masks, drawn as :func:`spec_augment`
+    draws them (same calls, same order; a band of width 0 where that mask is off)."""
+    bands = []
+    for _ in range(n_masks):
+        freq = time = (0, 0)
+        if freq_mask > 0:
+            width = int(torch.randint(0, freq_mask + 1, ()).item())
+            freq = (int(torch.randint(0, max(1, bins - width + 1), ()).item()), width)
+        if time_mask > 0:
+            width = int(torch.randint(0, min(time_mask, frames) + 1, ()).item())
+            time = (int(torch.randint(0, max(1, frames - width + 1), ()).item()), width)
+        bands.append((freq, time))
+    return bands
+
 
 class EvaluationWindows(Dataset):
-    """Every window of every track (hop-spaced), in track order; `track_of` maps windows back to tracks."""
+    """Every window of every track (hop-spaced), in track order; `track_of` maps windows back to tracks.
+
+    ``__getitem__`` gives one window (float32), ``__getitems__`` a batch of them as a :class:`WindowBatch`.
+    """
 
     def __init__(
         self,
@@ -235,6 +337,13 @@ class EvaluationWindows(Dataset):
         track_id, start = self.items[item]
         x = window(self.arrays[track_id], start, self.length, self.settings).astype(np.float32)
         return {"input_values": torch.from_numpy(x), "labels": torch.tensor(self.window_labels[item])}
+
+    def __getitems__(self, items: Sequence[int]) -> WindowBatch:
+        """The windows of ``items`` at once (the values of ``[self[i] for i in items]``)."""
+        chosen = [self.items[item] for item in items]
+        arrays = [self.arrays[track_id] for track_id, _ in chosen]
+        values = gather_windows(arrays, [start for _, start in chosen], self.length, self.settings)
+        return _as_batch(values, [self.window_labels[item] for item in items])
 
 
 def aggregate_tracks(

@@ -11,8 +11,9 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from . import gpu
 from .contracts import PROB_COLUMNS
-from .data import EvaluationWindows, aggregate_tracks, load_split
+from .data import EvaluationWindows, aggregate_tracks, collate_windows, load_split
 from .dataset import read_index
 from .features import FbankSettings
 from .labels import CLASSES
@@ -23,17 +24,35 @@ from .runtime import bf16_on, resolve_device
 
 @torch.inference_mode()
 def predict_windows(
-    model: torch.nn.Module, windows: Dataset, batch_size: int = 32, device: str | torch.device = "cpu"
+    model: torch.nn.Module,
+    windows: Dataset | Sequence[dict[str, torch.Tensor]],
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+    workers: int = 0,
 ) -> np.ndarray:
-    """Logits of every window, in dataset order."""
+    """Logits of every window, in dataset order.
+
+    On a GPU the batches come through pinned memory from ``workers`` loader processes and the logits stay there
+    until the end, so that loading the next batch overlaps the model's work on this one; on the CPU the windows
+    are read in this process, batch after batch, as always.
+    """
     device = torch.device(device)
+    cuda = device.type == "cuda"
     use_bf16 = bf16_on(device)
+    loader = DataLoader(
+        windows,
+        batch_size=batch_size,
+        shuffle=False,
+        collate_fn=collate_windows,
+        num_workers=workers,
+        pin_memory=cuda,
+    )
     outputs = []
-    for batch in DataLoader(windows, batch_size=batch_size, shuffle=False):
-        x = batch["input_values"].to(device)
+    for batch in loader:
+        x = batch["input_values"].to(device, non_blocking=cuda).float()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            outputs.append(model(input_values=x).logits.float().cpu().numpy())
-    return np.concatenate(outputs) if outputs else np.zeros((0, len(CLASSES)))
+            outputs.append(model(input_values=x).logits.float())
+    return torch.cat(outputs).cpu().numpy() if outputs else np.zeros((0, len(CLASSES)))
 
 
 def prediction_table(tracks: pd.DataFrame, probs: np.ndarray, n_windows: Sequence[int]) -> pd.DataFrame:
@@ -58,13 +77,22 @@ def evaluate_run(
     device: str = "auto",
     decode_errors: Path | None = None,
     track_ids: Sequence[str] | None = None,
+    gpu_batch_size: int | None = None,
+    workers: int | str = 0,
+    threads: int | None = None,
 ) -> dict:
     """Predict every track of a split (or, with track_ids, of a protocol's role named ``split``) with a fine-tuned
     model; write predictions (TSV) and metrics (JSON, whose ``split`` is that name).
 
     ``decode_errors``: the decode stage's decode_errors.tsv, listing the only tracks allowed to lack features.
+    On a GPU only: batches of ``gpu_batch_size`` windows (default ``batch_size``), ``workers`` loader processes
+    (``auto``: from ``threads``, see :func:`astgenre.gpu.loader_workers`) and TF32 where the GPU has it.
     """
     torch_device = resolve_device(device)
+    batch_size = gpu.eval_batch_size(batch_size, gpu_batch_size or batch_size, torch_device)
+    if torch_device.type == "cuda" and gpu.tf32_supported():
+        gpu.allow_tf32()
+    n_workers = gpu.loader_workers(workers, threads, torch_device)
     model, info = load_classifier(model_dir, torch_device)
     settings = FbankSettings(**info["features"])
     index = read_index(index_path)
@@ -77,7 +105,7 @@ def evaluate_run(
         first_only=info["window"] == "first",
         settings=settings,
     )
-    logits = predict_windows(model, windows, batch_size, torch_device)
+    logits = predict_windows(model, windows, batch_size, torch_device, n_workers)
     probs = aggregate_tracks(logits, windows.track_of, windows.n_tracks, info["aggregate"])
     table = prediction_table(tracks, probs, np.bincount(windows.track_of, minlength=windows.n_tracks))
     table.to_csv(predictions_path, sep="\t", index=False, float_format="%.6g")

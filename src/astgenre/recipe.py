@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from .gpu import check_workers
 from .weighting import WEIGHTINGS
 
 SCHEDULERS = ("cosine", "linear", "constant_with_warmup")
@@ -33,6 +34,7 @@ class Recipe:
     epochs: int
     batch_size: int
     eval_batch_size: int
+    eval_batch_size_gpu: int
     grad_accum: int
     learning_rate: float
     weight_decay: float
@@ -50,7 +52,7 @@ class Recipe:
     effective_number_beta: float
     precision: str
     gradient_checkpointing: bool
-    dataloader_workers: int
+    dataloader_workers: int | str
     threads: int
     report_to: str = "none"
 
@@ -67,10 +69,15 @@ class Recipe:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"recipe {name}: {getattr(self, name)!r} is not one of {', '.join(allowed)}")
-        for name in ("epochs", "batch_size", "eval_batch_size", "grad_accum", "windows_per_track", "eval_hop_frames"):
+        positive = ("epochs", "batch_size", "eval_batch_size", "eval_batch_size_gpu", "grad_accum")
+        for name in (*positive, "windows_per_track", "eval_hop_frames"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"recipe {name}: {value!r} is not a positive integer")
+        try:
+            check_workers(self.dataloader_workers)
+        except ValueError as err:
+            raise ValueError(f"recipe {err}") from None
         if not self.learning_rate > 0:
             raise ValueError(f"recipe learning_rate: {self.learning_rate!r} is not positive")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -21,9 +22,9 @@ from torch.utils.data import WeightedRandomSampler
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from . import protocols
+from . import gpu, protocols
 from .contracts import DEV_METRICS, HISTORY_COLUMNS, TRACKS_FILE
-from .data import EvaluationWindows, TrainingWindows, aggregate_tracks, load_split
+from .data import EvaluationWindows, TrainingWindows, aggregate_tracks, collate_windows, load_split, model_inputs
 from .dataset import read_index
 from .features import FbankSettings
 from .files import share_like_umask
@@ -36,14 +37,6 @@ from .training_logs import reporting_callbacks
 from .weighting import class_weights, sample_weights, weighted_cross_entropy
 
 log = logging.getLogger(__name__)
-
-
-def stack_windows(batch: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """The data collator: windows and labels stacked into a batch."""
-    return {
-        "input_values": torch.stack([item["input_values"] for item in batch]),
-        "labels": torch.stack([item["labels"] for item in batch]),
-    }
 
 
 def mixup(inputs: dict[str, torch.Tensor], alpha: float, n_classes: int = len(CLASSES)) -> dict[str, torch.Tensor]:
@@ -76,7 +69,8 @@ class EpochWeightedSampler(WeightedRandomSampler):
 class WindowTrainer(Trainer):
     """The Trainer with an optional class-balanced training sampler, mixup in the training step, and strict
     weight loading: the best-model reload and resume load every tensor through ``from_pretrained`` or fail
-    (:func:`astgenre.model.load_weights_into`).
+    (:func:`astgenre.model.load_weights_into`). Batches arrive in the features' dtype (float16) on the device and
+    are made float32 there (:func:`astgenre.data.model_inputs`), before mixup.
     """
 
     def __init__(
@@ -87,7 +81,10 @@ class WindowTrainer(Trainer):
         self.mixup_alpha = mixup_alpha
 
     def training_step(self, model: torch.nn.Module, inputs: dict[str, torch.Tensor], *args: Any, **kwargs: Any):
-        return super().training_step(model, mixup(inputs, self.mixup_alpha), *args, **kwargs)
+        return super().training_step(model, mixup(model_inputs(inputs), self.mixup_alpha), *args, **kwargs)
+
+    def prediction_step(self, model: torch.nn.Module, inputs: dict[str, torch.Tensor], *args: Any, **kwargs: Any):
+        return super().prediction_step(model, model_inputs(inputs), *args, **kwargs)
 
     def _get_train_sampler(self, train_dataset=None):  # noqa: ANN001 - Trainer's signature
         if self.balanced_weights is None:
@@ -181,11 +178,16 @@ def last_complete_checkpoint(work_dir: Path) -> str | None:
     return None
 
 
-def _precision(setting: str) -> bool:
+def _precision(setting: str, device: torch.device) -> bool:
     """Whether to train in bf16."""
     if setting == "bf16":
         return True
-    return setting == "auto" and bf16_on(resolve_device("auto"))
+    return setting == "auto" and bf16_on(device)
+
+
+def training_device() -> torch.device:
+    """Where the Trainer trains: the GPU when torch sees one (the Trainer's own choice), else the CPU."""
+    return resolve_device("auto")
 
 
 @dataclass(frozen=True)
@@ -293,14 +295,27 @@ def load_run_data(spec: RunSpec, window_frames: int) -> RunData:
 
 
 def training_arguments(spec: RunSpec, n_train_windows: int) -> TrainingArguments:
-    """The Trainer's arguments for the run: epoch-wise evaluation and checkpoints, selection by the recipe's
-    development metric, the best checkpoint loaded at the end."""
+    """The Trainer's arguments for the run on :func:`training_device` (see :func:`trainer_settings`)."""
+    return TrainingArguments(**trainer_settings(spec, n_train_windows, training_device()))
+
+
+def trainer_settings(spec: RunSpec, n_train_windows: int, device: torch.device) -> dict[str, Any]:
+    """TrainingArguments' keywords for the run on ``device``: epoch-wise evaluation and checkpoints, selection by
+    the recipe's development metric, the best checkpoint loaded at the end.
+
+    On a GPU, and only there, also what keeps it busy (docs/performance.md): loader workers from the job's threads
+    (``dataloader_workers: auto``), kept between epochs, pinned memory, fused AdamW, TF32 for what stays in float32,
+    and the GPU's evaluation batch. On the CPU the keywords are those the runs always had.
+    """
     recipe = spec.recipe
-    return TrainingArguments(
+    cuda = device.type == "cuda"
+    ranks = int(os.environ.get("WORLD_SIZE", "1"))
+    workers = gpu.loader_workers(recipe.dataloader_workers, spec.threads, device, ranks)
+    settings = dict(
         output_dir=str(spec.work_dir),
         num_train_epochs=recipe.epochs,
         per_device_train_batch_size=recipe.batch_size,
-        per_device_eval_batch_size=recipe.eval_batch_size,
+        per_device_eval_batch_size=gpu.eval_batch_size(recipe.eval_batch_size, recipe.eval_batch_size_gpu, device),
         gradient_accumulation_steps=recipe.grad_accum,
         learning_rate=recipe.learning_rate,
         weight_decay=recipe.weight_decay,
@@ -316,15 +331,23 @@ def training_arguments(spec: RunSpec, n_train_windows: int) -> TrainingArguments
         logging_steps=max(1, n_train_windows // (recipe.effective_batch * 4)),
         seed=spec.seed,
         data_seed=spec.seed,
-        bf16=_precision(recipe.precision),
+        bf16=_precision(recipe.precision, device),
         **_checkpointing_argument(recipe.gradient_checkpointing),
-        dataloader_num_workers=recipe.dataloader_workers,
-        use_cpu=resolve_device("auto").type == "cpu",
+        dataloader_num_workers=workers,
+        use_cpu=not cuda,
         report_to=[],
         disable_tqdm=not spec.progress,
         remove_unused_columns=False,
         ddp_find_unused_parameters=False,
     )
+    if cuda:
+        settings.update(
+            optim="adamw_torch_fused",
+            tf32=True if gpu.tf32_supported() else None,
+            dataloader_pin_memory=True,
+            dataloader_persistent_workers=workers > 0,
+        )
+    return settings
 
 
 def build_trainer(
@@ -361,7 +384,8 @@ def build_trainer(
     optimizers = (None, None)
     if recipe.layer_decay:
         groups = layerwise_param_groups(model, recipe.learning_rate, recipe.layer_decay, recipe.weight_decay)
-        optimizers = (torch.optim.AdamW(groups, lr=recipe.learning_rate), None)
+        fused = {"fused": True} if training_device().type == "cuda" else {}  # as the Trainer's own on a GPU
+        optimizers = (torch.optim.AdamW(groups, lr=recipe.learning_rate, **fused), None)
     callbacks = list(callbacks)
     if recipe.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=recipe.early_stopping_patience))
@@ -371,7 +395,7 @@ def build_trainer(
     return WindowTrainer(
         model=model,
         args=training_arguments(spec, len(data.train_set)),
-        data_collator=stack_windows,
+        data_collator=collate_windows,
         mixup_alpha=recipe.mixup,
         train_dataset=data.train_set,
         eval_dataset=data.dev_set,

@@ -20,6 +20,8 @@ rule evaluate:
         **rule_resources("evaluate", gpu=1, runtime=60, mem_mb=16000),
     params:
         batch_size=CFG["training"]["eval_batch_size"],
+        gpu_batch_size=CFG["training"]["eval_batch_size_gpu"],
+        workers=CFG["training"]["dataloader_workers"],
         device=CFG["evaluation"]["device"],
         splits=EVALUATION_SPLITS,
     script:

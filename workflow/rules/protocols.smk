@@ -54,6 +54,8 @@ use rule evaluate as evaluate_protocol with:
         f"{RESULTS}/logs/evaluate/{{protocol}}/fold{{fold}}/{{variant}}/seed{{seed}}.log",
     params:
         batch_size=CFG["training"]["eval_batch_size"],
+        gpu_batch_size=CFG["training"]["eval_batch_size_gpu"],
+        workers=CFG["training"]["dataloader_workers"],
         device=CFG["evaluation"]["device"],
         splits=EVALUATION_ROLES,
 

@@ -26,7 +26,7 @@ from sklearn.preprocessing import StandardScaler
 from torch.utils.data import DataLoader, Dataset
 from transformers import ASTForAudioClassification
 
-from astgenre.data import EvaluationWindows, find_features
+from astgenre.data import EvaluationWindows, collate_windows, find_features
 from astgenre.features import FbankSettings
 from astgenre.model import load_pretrained_strict
 
@@ -55,8 +55,8 @@ def embed_windows(
     device = torch.device(device)
     encoder = model.audio_spectrogram_transformer
     outputs = [
-        encoder(input_values=batch["input_values"].to(device)).pooler_output.float().cpu().numpy()
-        for batch in DataLoader(windows, batch_size=batch_size, shuffle=False)
+        encoder(input_values=batch["input_values"].to(device).float()).pooler_output.float().cpu().numpy()
+        for batch in DataLoader(windows, batch_size=batch_size, shuffle=False, collate_fn=collate_windows)
     ]
     return np.concatenate(outputs) if outputs else np.zeros((0, model.config.hidden_size), dtype=np.float32)
 
