@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -175,6 +176,9 @@ def test_a_killed_and_resumed_run_logs_each_step_once(study, recipe, tmp_path):
     past_checkpoint = [step for step in killed["train/loss"] if step > checkpoint_step]
     assert len(killed["eval/macro_f1"]) == 2 and past_checkpoint  # the interrupted job logged past its checkpoint
 
+    # TensorBoard reads event files in name order, and a name starts with its creation second: a resumed job started
+    # within the second its interrupted one did (only in a test) would come first and its purge would miss.
+    time.sleep(1.0)
     summary = train(study, tmp_path, recipe)
     assert summary["resumed_from"] == f"checkpoint-{checkpoint_step}"
     assert len(list((tmp_path / "tensorboard").glob(f"{EVENT_FILE_PREFIX}*"))) == 2  # appended, not replaced
