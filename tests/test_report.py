@@ -843,6 +843,7 @@ def test_a_deterministic_baseline_is_paired_with_every_seed_and_never_the_best(t
     differences = [none_acc[("mfcc_svm", 0)] - none_acc[("none", s)] for s in (0, 1, 2)]
     assert t_row["n"] == 3 and t_row["mean_difference"] == pytest.approx(np.mean(differences))
     assert t_row["statistic"] == pytest.approx(stats.ttest_1samp(differences, 0).statistic)
+    assert "mfcc_svm is deterministic (one run)" in t_row["note"]  # the reader learns what the test amounts to
     permutation = rows[rows["test"] == PERMUTATION_TEST].iloc[0]
     frames = {
         key: pd.read_csv(path, sep="\t").set_index("track_id").sort_index()

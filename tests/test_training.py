@@ -558,7 +558,7 @@ def test_the_gpu_trainer_settings_keep_it_busy(study, recipe, tmp_path, monkeypa
     gpu_only = {
         "dataloader_num_workers": 3,  # the job's 4 threads less the one that drives the GPU
         "dataloader_pin_memory": True,
-        "dataloader_persistent_workers": True,
+        "dataloader_persistent_workers": False,  # a resumed run's workers draw what the first run's did
         "optim": "adamw_torch_fused",
         "tf32": True,
         "per_device_eval_batch_size": 256,
@@ -573,5 +573,7 @@ def test_the_gpu_trainer_settings_keep_it_busy(study, recipe, tmp_path, monkeypa
     assert trainer_settings(spec_for(study, tmp_path, recipe, threads=4), 10, cuda)["dataloader_num_workers"] == 1
     explicit = trainer_settings(spec_for(study, tmp_path, dict(recipe, dataloader_workers=0)), 10, cuda)
     assert explicit["dataloader_num_workers"] == 0 and explicit["dataloader_persistent_workers"] is False
+    replica = trainer_settings(spec_for(study, tmp_path, dict(recipe, precision="fp32")), 10, cuda)
+    assert replica["tf32"] is None and replica["bf16"] is False  # an fp32 recipe stays fp32 on a GPU
     monkeypatch.setattr(training.gpu, "tf32_supported", lambda: False)  # before Ampere: TrainingArguments refuses tf32
     assert trainer_settings(spec_for(study, tmp_path, recipe), 10, cuda)["tf32"] is None

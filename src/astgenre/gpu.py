@@ -4,19 +4,11 @@ settings existed, so that a CPU run's results for a seed do not move (docs/perfo
 
 from __future__ import annotations
 
-import os
-
 import torch
 
+from .runtime import available_cores
+
 AUTO = "auto"
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on (its affinity mask, which a batch scheduler narrows), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def check_workers(setting: int | str) -> None:

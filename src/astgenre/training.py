@@ -343,9 +343,12 @@ def trainer_settings(spec: RunSpec, n_train_windows: int, device: torch.device) 
     if cuda:
         settings.update(
             optim="adamw_torch_fused",
-            tf32=True if gpu.tf32_supported() else None,
+            # TF32 where the recipe computes in bf16 anyway; an fp32 recipe (the replica's) stays fp32.
+            tf32=True if gpu.tf32_supported() and recipe.precision != "fp32" else None,
             dataloader_pin_memory=True,
-            dataloader_persistent_workers=workers > 0,
+            # Workers start afresh each epoch, seeded from the main generator: a resumed run then draws the same
+            # windows and masks as an uninterrupted one (persistent workers would carry their streams across epochs).
+            dataloader_persistent_workers=False,
         )
     return settings
 

@@ -228,7 +228,8 @@ def study_rows(variants: pd.DataFrame, protocols: pd.DataFrame | None, replica: 
     official = variants[shown].sort_values("best", ascending=False, kind="stable")  # the best variant first
     rows = []
     for row in official.to_dict("records"):
-        detail = "train on training, checkpoint chosen on development, test on evaluation"
+        chosen = "hyperparameters" if row["baseline_system"] else "checkpoint"
+        detail = f"train on training, {chosen} chosen on development, test on evaluation"
         if row["best"]:
             title = METRIC_TITLES[metric]
             detail += f"; the best variant by development {title[:1].lower()}{title[1:]}"

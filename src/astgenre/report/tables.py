@@ -198,7 +198,10 @@ def comparison_table(study: StudyRuns, runs: pd.DataFrame, baseline: str) -> pd.
                 results.append((None, _permutation_row(base_correct, other_correct)))
                 results += [(seed, mcnemar_exact(base_correct[k], other_correct[k])) for k, seed in enumerate(paired)]
             for seed, result in results:
-                rows.append(_test_row(variant, baseline, metric, result, base, other, paired, difference, seed))
+                row = _test_row(variant, baseline, metric, result, base, other, paired, difference, seed)
+                if variant in deterministic and result.test in (PAIRED_T_TEST, WILCOXON_TEST):
+                    row["note"] = _join_note(row["note"], DETERMINISTIC_NOTE.format(variant=variant))
+                rows.append(row)
     table = pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
     family = table["test"].isin(HOLM_FAMILY) & table["seed"].isna() & table["p_value"].notna()
     if family.any():
@@ -209,6 +212,9 @@ def comparison_table(study: StudyRuns, runs: pd.DataFrame, baseline: str) -> pd.
 
 
 PER_SEED_NOTE = "one seed; descriptive, outside the Holm family"
+DETERMINISTIC_NOTE = (
+    "{variant} is deterministic (one run): in effect a one-sample test of the baseline's seeds against its one value"
+)
 
 
 def _join_note(*notes: str) -> str:
