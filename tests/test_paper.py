@@ -88,6 +88,7 @@ def hostile(tmp_path_factory) -> Path:
 # ---------------------------------------------------------------- reading LaTeX back (independently of latex.py)
 
 _LATEX_SYMBOLS = {
+    r"\allowbreak{}": "",
     r"\ensuremath{\pm}": "±",
     r"\ensuremath{-}": "−",
     r"\ensuremath{\Delta}": "Δ",
