@@ -1,6 +1,8 @@
 """tasks.py, the two commands of a fresh clone: its decisions, without installing anything (subprocess is faked)."""
 
 import importlib.util
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,25 +17,80 @@ spec.loader.exec_module(tasks)
 
 
 class Machine:
-    """Records the commands tasks.py runs; `python -m venv DIR` creates DIR's interpreter, the rest succeed."""
+    """A fake of the machine: records the commands tasks.py runs, and keeps .venv's state as venv and pip would.
 
-    def __init__(self, gpu: bool = False, failing: tuple[str, ...] = ()):
-        self.gpu, self.failing, self.commands = gpu, failing, []
+    The venv's state (its Python's version, whether it has pip, the torch build installed, whether astgenre is) lives
+    in .venv/fake-site.json, so that it outlives one Machine as a real venv outlives one call, and goes with .venv.
+    `python -m venv [--clear] DIR` makes a fresh one; `python -c CODE` answers tasks.py's two questions (the venv's
+    probe, which `import pip`s, and the torch build, which `import torch`es); pip keeps an installed torch unless told
+    --force-reinstall, as it takes torch==X as satisfied by X+cpu and by X alike. `configured` is the build that
+    the configured index gives (PyPI's default wheel: cuda; the CPU index always gives cpu). A command that contains
+    one of `failing` exits 1 and changes nothing.
+    """
+
+    def __init__(self, gpu: bool = False, failing: tuple[str, ...] = (), configured: str = "cuda"):
+        self.gpu, self.failing, self.configured, self.commands = gpu, failing, configured, []
 
     def run(self, command, **kwargs):
         if command[0] == "nvidia-smi":
             listing = "GPU 0: NVIDIA H200 (UUID: GPU-1234)\n" if self.gpu else ""
             return subprocess.CompletedProcess(command, 0 if self.gpu else 9, listing, "")
         self.commands.append([Path(part).name if Path(part).is_absolute() else part for part in command])
+        if any(text in " ".join(command) for text in self.failing):
+            return subprocess.CompletedProcess(command, 1, "", "")
         if command[1:3] == ["-m", "venv"]:
-            python = Path(command[3]) / "bin" / "python"
-            python.parent.mkdir(parents=True, exist_ok=True)
-            python.touch()
-        code = 1 if any(text in " ".join(command) for text in self.failing) else 0
-        return subprocess.CompletedProcess(command, code)
+            make_venv(Path(command[-1]), clear="--clear" in command)
+            return subprocess.CompletedProcess(command, 0)
+        python = Path(command[0])
+        if python.name != "python":  # snakemake, ruff, pytest: they succeed
+            return subprocess.CompletedProcess(command, 0)
+        if not python.exists():  # missing, or a dangling link
+            raise FileNotFoundError(2, "No such file or directory", str(python))
+        site = fake_site(python.parent.parent)
+        if command[1] == "-c" and "import pip" in command[2]:
+            if not site["pip"]:
+                return subprocess.CompletedProcess(command, 1, site["python"] + "\n", NO_PIP)
+            present = " ".join(name for name in ("torch", "astgenre") if site[name])
+            return subprocess.CompletedProcess(command, 0, f"{site['python']}\n{present}\n", "")
+        if command[1] == "-c" and "import torch" in command[2]:
+            if not site["torch"]:
+                return subprocess.CompletedProcess(command, 1, "", "ModuleNotFoundError: No module named 'torch'\n")
+            return subprocess.CompletedProcess(command, 0, site["torch"] + "\n", "")
+        if command[1:3] == ["-m", "pip"]:
+            if not site["pip"]:
+                return subprocess.CompletedProcess(command, 1, "", NO_PIP)
+            arguments = command[3:]
+            if tasks.TORCH in arguments and (not site["torch"] or "--force-reinstall" in arguments):
+                site["torch"] = "cpu" if "https://download.pytorch.org/whl/cpu" in arguments else self.configured
+            if "-e" in arguments:
+                site["astgenre"] = True
+            fake_site(python.parent.parent, site)
+        return subprocess.CompletedProcess(command, 0)
 
     def pip_calls(self) -> list[list[str]]:
         return [command[3:] for command in self.commands if command[1:3] == ["-m", "pip"]]
+
+
+NO_PIP = "/work/.venv/bin/python: No module named pip\n"
+NEW_SITE = {"python": "3.12.3", "pip": True, "torch": "", "astgenre": False}
+
+
+def fake_site(venv: Path, site: dict | None = None) -> dict:
+    """Read (or, given `site`, write) the fake venv's state."""
+    path = venv / "fake-site.json"
+    if site is not None:
+        path.write_text(json.dumps(site))
+    return json.loads(path.read_text())
+
+
+def make_venv(venv: Path, clear: bool = False, **state) -> None:
+    """What `python -m venv [--clear] VENV` leaves (`state` overrides the fresh venv's, e.g. pip=False)."""
+    if clear and venv.exists():
+        for path in venv.iterdir():
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    (venv / "bin").mkdir(parents=True, exist_ok=True)
+    (venv / "bin" / "python").touch()
+    fake_site(venv, {**NEW_SITE, **state})
 
 
 @pytest.fixture
@@ -138,7 +195,7 @@ def test_second_call_installs_nothing(project, monkeypatch, capsys):
     capsys.readouterr()
     again = machine(monkeypatch)
     tasks.setup(project)
-    assert again.commands == []
+    assert again.commands == [["python", "-c", tasks.VENV_PROBE]]  # one quick probe of .venv, no pip
     assert "set-up is up to date" in capsys.readouterr().out
 
 
@@ -151,12 +208,81 @@ def test_a_changed_pyproject_reinstalls_the_package_only(project, monkeypatch):
     assert again.pip_calls() == [["install", "--quiet", "-e", ".[test,slurm]"]]
 
 
-def test_a_gpu_appearing_reinstalls_torch_only(project, monkeypatch):
+def test_a_gpu_appearing_reinstalls_torch_only_and_forces_the_switch(project, monkeypatch, capsys):
+    """pip takes torch==2.13.0 as satisfied by the installed 2.13.0+cpu: without --force-reinstall nothing changes."""
     machine(monkeypatch, gpu=False)
     tasks.setup(project)
+    capsys.readouterr()
     again = machine(monkeypatch, gpu=True)
     tasks.setup(project)
-    assert again.pip_calls() == [["install", tasks.TORCH]]
+    assert again.pip_calls() == [["install", tasks.TORCH, "--force-reinstall"]]
+    assert fake_site(project / ".venv")["torch"] == "cuda"
+    assert tasks.read_stamp(project)["torch build"] == "cuda"
+    out = capsys.readouterr().out
+    assert "holds the cpu build of torch" in out
+    assert "torch in .venv: the cuda build" in out
+    assert "WARNING" not in out
+
+
+def test_a_gpu_going_away_forces_the_cpu_build_in(project, monkeypatch):
+    machine(monkeypatch, gpu=True)
+    tasks.setup(project)
+    again = machine(monkeypatch, gpu=False)
+    tasks.setup(project)
+    assert again.pip_calls() == [[*CPU_TORCH, "--force-reinstall"]]
+    assert fake_site(project / ".venv")["torch"] == "cpu"
+
+
+def test_a_changed_pin_of_the_same_build_is_no_forced_reinstall(project, monkeypatch):
+    machine(monkeypatch)
+    tasks.setup(project)
+    monkeypatch.setattr(tasks, "TORCH", "torch==2.14.0")
+    again = machine(monkeypatch)
+    tasks.setup(project)
+    assert [call for call in again.pip_calls() if "--force-reinstall" in call] == []
+
+
+def test_a_cpu_build_on_a_gpu_machine_warns_once_and_does_not_fail(project, monkeypatch, capsys):
+    """An offline GPU machine whose index has only the CPU build: say so, with the way out, and do not retry."""
+    fake = machine(monkeypatch, gpu=True, configured="cpu")
+    tasks.setup(project)
+    assert fake.pip_calls()[-1] == ["install", "--quiet", "-e", ".[test,slurm]"]
+    out = capsys.readouterr().out
+    assert "torch in .venv: the cpu build" in out
+    assert "WARNING" in out and "training will run on the CPU" in out
+    assert "--force-reinstall torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126" in out
+    stamp = tasks.read_stamp(project)
+    assert stamp["torch"] == f"{tasks.TORCH} cuda" and stamp["torch build"] == "cpu"
+    again = machine(monkeypatch, gpu=True, configured="cpu")
+    tasks.setup(project)
+    assert again.pip_calls() == []
+    out = capsys.readouterr().out
+    assert "set-up is up to date" in out and "WARNING" not in out
+
+
+def test_a_torch_that_does_not_import_stops_the_set_up(project, monkeypatch):
+    machine(monkeypatch, failing=("import torch",))
+    with pytest.raises(SystemExit, match="import torch"):
+        tasks.setup(project)
+    assert "torch" not in tasks.read_stamp(project)
+
+
+def test_a_deleted_stamp_forces_torch_only_when_the_build_changed(project, monkeypatch):
+    """DEVELOPERS.md: deleting .venv/.astgenre-setup reruns both installs in .venv, forcing torch only on a switch."""
+    machine(monkeypatch, gpu=False)
+    tasks.setup(project)
+    (project / ".venv" / tasks.STAMP).unlink()
+    again = machine(monkeypatch, gpu=False)
+    tasks.setup(project)
+    assert again.pip_calls() == [CPU_TORCH, ["install", "--quiet", "-e", ".[test,slurm]"]]
+    (project / ".venv" / tasks.STAMP).unlink()
+    gpu = machine(monkeypatch, gpu=True)
+    tasks.setup(project)
+    assert gpu.pip_calls() == [
+        ["install", tasks.TORCH, "--force-reinstall"],
+        ["install", "--quiet", "-e", ".[test,slurm]"],
+    ]
+    assert fake_site(project / ".venv")["torch"] == "cuda"
 
 
 def test_a_deleted_venv_is_set_up_again(project, monkeypatch):
@@ -167,6 +293,91 @@ def test_a_deleted_venv_is_set_up_again(project, monkeypatch):
     again = machine(monkeypatch)
     tasks.setup(project)
     assert len(again.pip_calls()) == 3
+
+
+FULL_SET_UP = [["install", "--quiet", "--upgrade", "pip"], CPU_TORCH, ["install", "--quiet", "-e", ".[test,slurm]"]]
+
+
+def test_a_venv_without_pip_is_made_again(project, monkeypatch, capsys):
+    """uv venv, venv --without-pip, Debian's half-made venv: every pip call would fail with "No module named pip"."""
+    make_venv(project / ".venv", pip=False)
+    (project / ".venv" / tasks.STAMP).write_text("{}")
+    fake = machine(monkeypatch)
+    tasks.setup(project)
+    assert [Path(sys.executable).name, "-m", "venv", "--clear", ".venv"] in fake.commands
+    assert fake.pip_calls() == FULL_SET_UP
+    assert "has no pip" in capsys.readouterr().out
+
+
+def test_a_dangling_venv_python_is_made_again(project, monkeypatch, capsys):
+    """The Python .venv was made with is gone (upgraded, uninstalled): bin/python points nowhere."""
+    (project / ".venv" / "bin").mkdir(parents=True)
+    (project / ".venv" / "bin" / "python").symlink_to("/nonexistent/python3.11")
+    fake = machine(monkeypatch)
+    tasks.setup(project)
+    assert fake.pip_calls() == FULL_SET_UP
+    assert "/nonexistent/python3.11" in capsys.readouterr().out
+
+
+def test_a_venv_of_an_old_python_is_made_again(project, monkeypatch, capsys):
+    make_venv(project / ".venv", python="3.9.18")
+    fake = machine(monkeypatch)
+    tasks.setup(project)
+    assert fake.pip_calls() == FULL_SET_UP
+    assert fake_site(project / ".venv")["python"] == "3.12.3"
+    assert "Python 3.9.18" in capsys.readouterr().out
+
+
+def test_a_venv_made_again_in_place_is_installed_again(project, monkeypatch, capsys):
+    """`python3 -m venv .venv` or `uv venv` over the old one: the record stays, site-packages is empty."""
+    machine(monkeypatch)
+    tasks.setup(project)
+    fake_site(project / ".venv", NEW_SITE)
+    capsys.readouterr()
+    again = machine(monkeypatch)
+    tasks.setup(project)
+    assert again.pip_calls() == FULL_SET_UP[1:]
+    assert fake_site(project / ".venv")["torch"] == "cpu" and fake_site(project / ".venv")["astgenre"]
+    out = capsys.readouterr().out
+    assert "up to date" not in out and "cannot import" in out
+
+
+def test_making_the_venv_deletes_the_old_record(project, monkeypatch):
+    """Even where venv leaves the directory's other files alone."""
+    machine(monkeypatch)
+    tasks.setup(project)
+    (project / ".venv/bin/python").unlink()
+    keeping = make_venv
+    monkeypatch.setattr(sys.modules[__name__], "make_venv", lambda venv, clear=False: keeping(venv))
+    again = machine(monkeypatch)
+    tasks.setup(project)
+    assert again.pip_calls() == FULL_SET_UP
+
+
+def test_a_failing_venv_creation_says_what_failed(project, monkeypatch):
+    machine(monkeypatch, failing=("-m venv",))
+    with pytest.raises(SystemExit, match=r"exit status 1.*python3-venv"):
+        tasks.setup(project)
+    machine(monkeypatch, failing=("-m venv",))
+    with pytest.raises(SystemExit, match="exit status 1"):  # and again: the half-made .venv is not trusted
+        tasks.setup(project)
+
+
+def test_a_hanging_venv_python_is_not_trusted(project, monkeypatch, capsys):
+    make_venv(project / ".venv")
+    fake = machine(monkeypatch)
+    honest = fake.run
+
+    def hang(command, **kwargs):
+        if command[1:2] == ["-c"] and "import pip" in command[2]:
+            assert kwargs["timeout"] <= 120
+            raise subprocess.TimeoutExpired(command, kwargs["timeout"])
+        return honest(command, **kwargs)
+
+    monkeypatch.setattr(tasks.subprocess, "run", hang)
+    tasks.setup(project)
+    assert fake.pip_calls() == FULL_SET_UP
+    assert "did not answer" in capsys.readouterr().out
 
 
 def test_demo_runs_the_demo_study_in_the_venv(project, monkeypatch):
