@@ -7,17 +7,15 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from . import gpu
-from .contracts import PROB_COLUMNS
 from .data import EvaluationWindows, aggregate_tracks, collate_windows, load_split
 from .dataset import read_index
 from .features import FbankSettings
 from .labels import CLASSES
-from .metrics import track_metrics
+from .metrics import prediction_table, track_metrics
 from .model import load_classifier
 from .runtime import bf16_on, resolve_device
 
@@ -53,16 +51,6 @@ def predict_windows(
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
             outputs.append(model(input_values=x).logits.float())
     return torch.cat(outputs).cpu().numpy() if outputs else np.zeros((0, len(CLASSES)))
-
-
-def prediction_table(tracks: pd.DataFrame, probs: np.ndarray, n_windows: Sequence[int]) -> pd.DataFrame:
-    """Per-track predictions: track_id, split, label, predicted, n_windows and one probability column per class."""
-    table = tracks[["track_id", "split", "label"]].copy().reset_index(drop=True)
-    table["predicted"] = [CLASSES[i] for i in probs.argmax(axis=1)]
-    table["n_windows"] = list(n_windows)
-    for i, column in enumerate(PROB_COLUMNS):
-        table[column] = probs[:, i]
-    return table
 
 
 def evaluate_run(

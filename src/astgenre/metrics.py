@@ -11,6 +11,7 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import (
     accuracy_score,
     balanced_accuracy_score,
@@ -20,6 +21,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from astgenre.contracts import PROB_COLUMNS
 from astgenre.labels import CLASSES
 
 
@@ -152,3 +154,13 @@ def expected_calibration_error(labels: Sequence[str], probs: np.ndarray, n_bins:
     filled = bins["count"] > 0
     weights = bins["count"][filled] / bins["count"].sum()
     return float(np.sum(weights * np.abs(bins["accuracy"][filled] - bins["confidence"][filled])))
+
+
+def prediction_table(tracks: pd.DataFrame, probs: np.ndarray, n_windows: Sequence[int]) -> pd.DataFrame:
+    """Per-track predictions: track_id, split, label, predicted, n_windows and one probability column per class."""
+    table = tracks[["track_id", "split", "label"]].copy().reset_index(drop=True)
+    table["predicted"] = [CLASSES[i] for i in probs.argmax(axis=1)]
+    table["n_windows"] = list(n_windows)
+    for i, column in enumerate(PROB_COLUMNS):
+        table[column] = probs[:, i]
+    return table

@@ -20,9 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
 from torch.utils.data import DataLoader, Dataset
 from transformers import ASTForAudioClassification
 
@@ -30,14 +27,22 @@ from astgenre.data import EvaluationWindows, collate_windows, find_features
 from astgenre.features import FbankSettings
 from astgenre.model import load_pretrained_strict
 
-from .selection import FittedBaseline, fit_converged, select_and_fit
+from .logistic import BASELINE, C_GRID, GRID, MAX_ITER, candidate, fit_select, predict_grid
 from .tables import write_feature_table
 
-BASELINE = "linear_probe"
-C_GRID: tuple[float, ...] = tuple(10.0**k for k in range(-4, 3))
-GRID: tuple[dict[str, float], ...] = tuple({"C": c} for c in C_GRID)
-"""C in selection order (ascending)."""
-MAX_ITER = 2000
+__all__ = [
+    "BASELINE",
+    "C_GRID",
+    "GRID",
+    "MAX_ITER",
+    "candidate",
+    "embed_shard",
+    "embed_windows",
+    "fit_select",
+    "load_frozen",
+    "predict_grid",
+    "track_embeddings",
+]
 
 
 def load_frozen(checkpoint: str | Path, device: str | torch.device = "cpu") -> ASTForAudioClassification:
@@ -133,39 +138,3 @@ def embed_shard(
         values, counts = np.zeros((0, model.config.hidden_size)), np.zeros(0, dtype=int)
     write_feature_table(out_path, present, values, embedding_names(model.config.hidden_size), n_windows=counts)
     return present
-
-
-def candidate(C: float) -> Pipeline:  # noqa: N803 - scikit-learn's name
-    """Standardise, then multinomial L2 logistic regression (lbfgs)."""
-    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=MAX_ITER))
-
-
-def predict_grid(
-    x_train: np.ndarray, codes: np.ndarray, x_select: np.ndarray, grid: Sequence[dict[str, float]] = GRID
-) -> list[tuple[np.ndarray, bool]]:
-    """Each grid point's predicted class codes on the selection tracks and whether lbfgs converged, in grid order."""
-    outcomes = []
-    for point in grid:
-        model, converged = fit_converged(lambda point=point: candidate(**point).fit(x_train, codes))
-        outcomes.append((model.predict(x_select), converged))
-    return outcomes
-
-
-def fit_select(
-    x_train: np.ndarray,
-    y_train: Sequence[str],
-    x_select: np.ndarray,
-    y_select: Sequence[str],
-    select_metric: str = "macro_f1",
-    grid: Sequence[dict[str, float]] = GRID,
-) -> FittedBaseline:
-    """Choose C on the selection tracks, fit on the training tracks; labels are class names."""
-    return select_and_fit(
-        BASELINE,
-        grid,
-        lambda x, codes, x_sel: predict_grid(x, codes, x_sel, grid),
-        candidate,
-        (x_train, y_train),
-        (x_select, y_select),
-        select_metric,
-    )

@@ -8,7 +8,7 @@ Wiring, for one baseline under one protocol (every path chosen by the workflow):
 2. ``fit_from_tables(baseline, tables, train_tracks, select_tracks)`` -> :class:`FittedBaseline`, reading only
    the training and selection rows; ``write_selection_record`` saves its choice and the ids it read;
 3. ``write_predictions(fitted, tables, tracks, split=..., ...)`` for each evaluated split or role: the
-   ``predictions_<role>.tsv`` and ``metrics_<role>.json`` of an AST run (``astgenre.evaluation.prediction_table``,
+   ``predictions_<role>.tsv`` and ``metrics_<role>.json`` of an AST run (``astgenre.metrics.prediction_table``,
    ``astgenre.metrics.track_metrics``); ``n_windows`` is the table's (1 per track for mfcc_svm, the windows
    averaged for linear_probe);
 4. ``check_selection_record(record_path, test_ids)`` fails if a test track was among those read in step 2.
@@ -27,15 +27,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from astgenre.evaluation import prediction_table
 from astgenre.labels import CLASSES
-from astgenre.metrics import track_metrics
+from astgenre.metrics import prediction_table, track_metrics
 
-from . import probe, svm
+from . import logistic, svm
 from .selection import FittedBaseline
 from .tables import load_tracks
 
-FIT_SELECT: dict[str, Callable[..., FittedBaseline]] = {svm.BASELINE: svm.fit_select, probe.BASELINE: probe.fit_select}
+FIT_SELECT: dict[str, Callable[..., FittedBaseline]] = {
+    svm.BASELINE: svm.fit_select,
+    logistic.BASELINE: logistic.fit_select,
+}
 """Each baseline's ``fit_select(x_train, y_train, x_select, y_select, select_metric)``."""
 BASELINES: tuple[str, ...] = tuple(FIT_SELECT)
 

@@ -156,7 +156,7 @@ tracks our artist-filtered folds pool)."""
 GROUP_TITLES: dict[str, str] = {
     "official": "official split (test: evaluation)",
     "literature": "literature protocol (test: development)",
-    "cross-validation": "cross-validation (pooled tracks)",
+    "cross-validation": "cross-validation (pooled tracks; ours artist-filtered)",
     "unknown": "protocol not stated",
 }
 KINDS: tuple[str, ...] = ("published", "ours", "reference")
