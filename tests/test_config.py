@@ -281,3 +281,11 @@ def test_the_documented_cluster_overlay_works_as_written(repo, tmp_path):
     (tmp_path / "cluster.yaml").write_text(overlays["cluster.yaml"])
     proc = dry_run(repo, tmp_path, "--configfile", str(tmp_path / "cluster.yaml"), "--config", "study=demo")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def test_a_variant_named_like_a_baseline_is_refused(repo):
+    """Both would write runs/<name>/seed0: the variant's training job and the baseline's fit."""
+    overlay = {"variants": {"mfcc_svm": {"weighting": "none"}}}
+    with pytest.raises(ConfigError, match=r"'mfcc_svm' is also a baseline's name .* rename the variant"):
+        read_study(repo, "demo", [overlay])
+    read_study(repo, "demo", [overlay, {"baselines": ["linear_probe"]}])  # without that baseline it is a variant

@@ -71,6 +71,12 @@ def validate(config: Mapping[str, Any], schema_path: Path) -> None:
                     f"config key '{key}': variant {variant!r} is not defined under 'variants' "
                     f"(defined: {', '.join(config['variants'])})"
                 )
+    clashes = sorted(set(config["variants"]) & set(config.get("baselines") or ()))
+    if clashes:
+        raise ConfigError(
+            f"config key 'variants': {', '.join(map(repr, clashes))} is also a baseline's name (config key "
+            "'baselines'), and both would write runs/<name>/; rename the variant"
+        )
     if config["dataset"]["url"] == "generated" and not config["dataset"].get("generate"):
         raise ConfigError("config key 'dataset.generate': required when dataset.url is 'generated'")
     model = config["model"]
