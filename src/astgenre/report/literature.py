@@ -192,6 +192,11 @@ STUDY_PROTOCOL_DETAILS: dict[str, str] = {
 }
 
 
+def _chosen(detail: str, baseline_system: bool) -> str:
+    """A protocol's description for a baseline system, which chooses hyperparameters where AST chooses a checkpoint."""
+    return detail.replace("the checkpoint", "the hyperparameters") if baseline_system else detail
+
+
 def reference_accuracy(literature: pd.DataFrame) -> float | None:
     """The reference notebook's published accuracy (fraction) in a table of :func:`read_literature` or
     :func:`study_literature_table`; None when it has no such row."""
@@ -261,7 +266,7 @@ def study_rows(variants: pd.DataFrame, protocols: pd.DataFrame | None, replica: 
                 row["accuracy_mean"],
                 row["accuracy_std"],
                 " + ".join(TEST_SPLITS[group]),
-                STUDY_PROTOCOL_DETAILS[protocol],
+                _chosen(STUDY_PROTOCOL_DETAILS[protocol], row["variant"] in baselines),
                 "protocols.csv",
             )
         )
