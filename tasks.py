@@ -167,10 +167,14 @@ def probe_venv(python: Path, root: Path) -> tuple[str | None, set[str]]:
             text=True,
             timeout=PROBE_TIMEOUT,
         )
-    except subprocess.TimeoutExpired:
-        return f"{shown} did not answer within {PROBE_TIMEOUT} s", set()
-    except OSError as error:
-        return f"{shown} does not run ({error.strerror or error})", set()
+    except FileNotFoundError:
+        return f"{shown} does not run (its interpreter is gone)", set()
+    except (subprocess.TimeoutExpired, OSError) as error:
+        # A slow filesystem or a busy machine is no evidence that .venv is broken: never wipe it on that.
+        why = f"did not answer within {PROBE_TIMEOUT} s" if isinstance(error, subprocess.TimeoutExpired) else str(error)
+        raise SystemExit(
+            f"[tasks] could not check .venv: {shown} {why}. Run this again; if it keeps failing, delete .venv"
+        ) from None
     lines = answer.stdout.splitlines()
     version = lines[0].strip() if lines else ""
     numbers = re.match(r"(\d+)\.(\d+)", version)
@@ -217,20 +221,27 @@ def installed_build(python: Path, root: Path) -> tuple[str | None, str]:
     return None, last_line(answer.stderr) or f"exit status {answer.returncode}"
 
 
-def install_torch(python: Path, root: Path, build: str, present: set[str]) -> str:
-    """Install the `build` of torch in .venv, replacing the other build if .venv holds it; the build that landed."""
+def install_torch(python: Path, root: Path, build: str, present: set[str]) -> tuple[str, bool]:
+    """Install the `build` of torch in .venv, switching a CPU build to CUDA if .venv holds one; the build that landed,
+    and whether pip was forced to reinstall."""
     why = "a CUDA GPU answered `nvidia-smi -L`" if build == "cuda" else "no CUDA GPU answered `nvidia-smi -L`"
     say(f"installing {TORCH}, the {build} build: {why}")
-    force = []
+    force, source = [], build
     if "torch" in present:
         held, error = installed_build(python, root)
-        if held != build:
+        if held == "cuda" and build == "cpu":
+            # A CUDA build runs on the CPU too: keep it (pip only moves it to the pin, from the default index), so
+            # that a .venv shared by a login node without a GPU and GPU nodes is not switched back and forth, and the
+            # GPU jobs never get a CPU build from the login node.
+            say(".venv holds the CUDA build of torch, which runs on the CPU too: keeping it")
+            source = "cuda"
+        elif held != build:
             # pip takes torch==X as satisfied by X+cpu and by X alike: only a forced reinstall switches the build.
             # Dependencies stay in (no --no-deps): a CUDA build needs its nvidia-* wheels.
             held_text = f"the {held} build of torch" if held else f"a torch that does not import ({error})"
             say(f".venv holds {held_text}: reinstalling it with --force-reinstall")
             force = ["--force-reinstall"]
-    attempts = torch_installs(build)
+    attempts = torch_installs(source)
     for number, arguments in enumerate(attempts, 1):
         if run([python, "-m", "pip", *arguments, *force], root, check=number == len(attempts)) == 0:
             break
@@ -247,7 +258,7 @@ def install_torch(python: Path, root: Path, build: str, present: set[str]) -> st
             "https://pytorch.org/get-started/locally/). This set-up does not try again until the torch pin or the "
             "GPU changes, or .venv/.astgenre-setup is deleted."
         )
-    return landed
+    return landed, bool(force)
 
 
 def setup(root: Path = ROOT) -> None:
@@ -265,6 +276,8 @@ def setup(root: Path = ROOT) -> None:
             say(f".venv cannot be used: {problem}; making it again")
             make_venv(root, clear=True)
     recorded, wanted = read_stamp(root), fingerprint(root)
+    if "torch" in recorded and "torch build" not in recorded:
+        recorded.pop("torch")  # a record from before the build that landed was noted: check .venv's torch again
     # The record speaks for this .venv only as far as .venv holds what it records (a venv made again in place keeps it).
     for step, module in (("torch", "torch"), ("package", "astgenre")):
         if step in recorded and module not in present:
@@ -275,8 +288,10 @@ def setup(root: Path = ROOT) -> None:
         say(f"set-up is up to date (.venv: {TORCH}, {build} build; astgenre[{EXTRAS}]): installing nothing")
         return
     if recorded.get("torch") != wanted["torch"]:
-        landed = install_torch(python, root, wanted["torch"].split()[-1], present)
+        landed, forced = install_torch(python, root, wanted["torch"].split()[-1], present)
         recorded = {**recorded, "torch": wanted["torch"], "torch build": landed}
+        if forced:
+            recorded.pop("package", None)  # pip resolved torch's dependencies again: the package's go back in too
         write_stamp(root, recorded)
     if recorded.get("package") != wanted["package"]:
         say(f"installing astgenre in editable mode with the {EXTRAS} extras (pyproject.toml is new or changed)")

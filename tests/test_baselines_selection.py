@@ -244,3 +244,14 @@ def test_tables_round_trip_ids_and_nan(tmp_path):
         read_features([path], ["gone"])
     with pytest.raises(ValueError, match="more than one"):
         read_features([path, path], ["NA"])
+
+
+def test_a_baseline_fit_job_imports_neither_torch_nor_transformers():
+    """The fit jobs (one per baseline and protocol fold) are mostly start-up: their script imports scikit-learn only."""
+    import subprocess
+    import sys
+
+    heavy = "{'torch', 'transformers'}"
+    code = f"import sys, astgenre.baselines.runs, astgenre.logs; print(sorted({heavy} & sys.modules.keys()))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from astgenre.baselines.runs import BASELINES
 from astgenre.config import (
     ConfigError,
     check_resource_rules,
@@ -18,6 +19,7 @@ from astgenre.config import (
     variant_excerpt,
     variant_training,
 )
+from astgenre.contracts import BASELINE_NAMES
 
 
 def study(repo, name: str = "ismir2004", *overlays: dict) -> dict:
@@ -284,8 +286,11 @@ def test_the_documented_cluster_overlay_works_as_written(repo, tmp_path):
 
 
 def test_a_variant_named_like_a_baseline_is_refused(repo):
-    """Both would write runs/<name>/seed0: the variant's training job and the baseline's fit."""
-    overlay = {"variants": {"mfcc_svm": {"weighting": "none"}}}
-    with pytest.raises(ConfigError, match=r"'mfcc_svm' is also a baseline's name .* rename the variant"):
-        read_study(repo, "demo", [overlay])
-    read_study(repo, "demo", [overlay, {"baselines": ["linear_probe"]}])  # without that baseline it is a variant
+    """Both would write runs/<name>/seed0 (the rules' baseline wildcard takes every baseline name, configured or
+    not); the names are the schema's."""
+    schema = yaml.safe_load((repo / "workflow/schemas/config.schema.yaml").read_text())
+    assert tuple(schema["properties"]["baselines"]["items"]["enum"]) == BASELINE_NAMES == BASELINES
+    for baselines in (["mfcc_svm"], ["linear_probe"], []):
+        overlay = {"variants": {"mfcc_svm": {"weighting": "none"}}, "baselines": baselines}
+        with pytest.raises(ConfigError, match=r"'mfcc_svm' is a baseline system's name.* rename the variant"):
+            read_study(repo, "demo", [overlay])

@@ -12,6 +12,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from .contracts import BASELINE_NAMES
+
 FULL_STUDY = "ismir2004"
 PRESETS_DIR = Path("workflow") / "presets"
 """Preset files, one per study other than the full study, relative to the workflow's base directory."""
@@ -71,11 +73,11 @@ def validate(config: Mapping[str, Any], schema_path: Path) -> None:
                     f"config key '{key}': variant {variant!r} is not defined under 'variants' "
                     f"(defined: {', '.join(config['variants'])})"
                 )
-    clashes = sorted(set(config["variants"]) & set(config.get("baselines") or ()))
+    clashes = sorted(set(config["variants"]) & set(BASELINE_NAMES))
     if clashes:
         raise ConfigError(
-            f"config key 'variants': {', '.join(map(repr, clashes))} is also a baseline's name (config key "
-            "'baselines'), and both would write runs/<name>/; rename the variant"
+            f"config key 'variants': {', '.join(map(repr, clashes))} is a baseline system's name, and the baseline's "
+            "runs are runs/<name>/seed0; rename the variant"
         )
     if config["dataset"]["url"] == "generated" and not config["dataset"].get("generate"):
         raise ConfigError("config key 'dataset.generate': required when dataset.url is 'generated'")

@@ -19,6 +19,12 @@ tracks. Official runs name their files by split (development, evaluation), proto
 DEV_METRICS: tuple[str, ...] = ("accuracy", "macro_f1", "balanced_accuracy", "weighted_f1")
 """Development metrics logged every epoch; a recipe's select_metric is one of them."""
 
+BASELINE_NAMES: tuple[str, ...] = ("mfcc_svm", "linear_probe")
+"""The baseline systems (config key baselines): their runs are runs/<name>/seed0, so no variant may take a name."""
+
+SELECT_METRICS: tuple[str, ...] = ("macro_f1", "accuracy", "balanced_accuracy", "weighted_f1")
+"""The metrics that may choose a checkpoint or a baseline's hyperparameters (training.select_metric), default first."""
+
 HISTORY_COLUMNS: tuple[str, ...] = (
     "epoch",
     "step",

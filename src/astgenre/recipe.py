@@ -6,13 +6,13 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from .contracts import SELECT_METRICS
 from .gpu import check_workers
 from .weighting import WEIGHTINGS
 
 SCHEDULERS = ("cosine", "linear", "constant_with_warmup")
 WINDOWS = ("random", "first")
 AGGREGATES = ("logits", "probs")
-SELECT_METRICS = ("macro_f1", "accuracy", "balanced_accuracy", "weighted_f1")
 PRECISIONS = ("auto", "bf16", "fp32")
 REPORT_TO = ("none", "tensorboard")
 

@@ -343,7 +343,7 @@ def trainer_settings(spec: RunSpec, n_train_windows: int, device: torch.device) 
     if cuda:
         settings.update(
             optim="adamw_torch_fused",
-            # TF32 where the recipe computes in bf16 anyway; an fp32 recipe (the replica's) stays fp32.
+            # TF32 where the recipe computes in bf16 anyway; an fp32 recipe (the replica's) trains in fp32.
             tf32=True if gpu.tf32_supported() and recipe.precision != "fp32" else None,
             dataloader_pin_memory=True,
             # Workers start afresh each epoch, seeded from the main generator: a resumed run then draws the same

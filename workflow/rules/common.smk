@@ -17,6 +17,7 @@ from astgenre.config import (
 import astgenre
 import astgenre.report
 from astgenre.contracts import (
+    BASELINE_NAMES,
     CARD,
     EVALUATION_ROLES,
     EVALUATION_SPLITS,
@@ -96,7 +97,7 @@ wildcard_constraints:
     protocol="|".join(PROTOCOLS) or "official",
     fold=r"\d+",
     excerpt="|".join(re.escape(key) for key in EXCERPTS),
-    baseline="mfcc_svm|linear_probe",
+    baseline="|".join(BASELINE_NAMES),
 
 
 def run_dir(variant, seed):

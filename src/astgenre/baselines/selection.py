@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 
+from astgenre.contracts import SELECT_METRICS
 from astgenre.labels import CLASSES, LABEL2ID
 from astgenre.metrics import scores_from_confusion, track_metrics
-from astgenre.recipe import SELECT_METRICS
 
 log = logging.getLogger(__name__)
 
