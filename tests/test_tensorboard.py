@@ -11,11 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_training import make_study
+from test_training import make_study, run
 
 from astgenre.config import ConfigError, read_study, variant_training
-from astgenre.recipe import Recipe
-from astgenre.training import RunSpec, train_run
 from astgenre.training_logs import EVENT_FILE_PREFIX, reporting_callbacks
 
 pytest.importorskip("tensorboard")
@@ -48,23 +46,7 @@ def recipe(repo):
 
 
 def train(study, out: Path, recipe, seed: int = 0) -> dict:
-    index, features = study
-    return train_run(
-        RunSpec(
-            index_path=index,
-            feature_dirs=(features,),
-            checkpoint=str(index.parent / "checkpoint"),
-            model_dir=out / "model",
-            work_dir=out / "work",
-            history_path=out / "history.tsv",
-            summary_path=out / "summary.json",
-            recipe=Recipe.from_mapping(recipe),
-            seed=seed,
-            variant="inverse_frequency",
-            threads=1,
-            tensorboard_dir=out / "tensorboard",
-        )
-    )
+    return run(study, out, recipe, seed=seed, tensorboard_dir=out / "tensorboard")
 
 
 def scalars(log_dir: Path) -> dict[str, dict[int, float]]:

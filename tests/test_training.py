@@ -80,7 +80,8 @@ def recipe(repo):
     return r
 
 
-def run(study, out: Path, recipe, seed=0, variant="inverse_frequency"):
+def run(study, out: Path, recipe, seed=0, variant="inverse_frequency", **spec):
+    """train_run on the study with the recipe; ``spec``: more RunSpec fields (e.g. tensorboard_dir)."""
     index, features = study
     return train_run(
         RunSpec(
@@ -95,6 +96,7 @@ def run(study, out: Path, recipe, seed=0, variant="inverse_frequency"):
             seed=seed,
             variant=variant,
             threads=1,
+            **spec,
         )
     )
 

@@ -186,15 +186,15 @@ REPORT_COLUMNS: tuple[str, ...] = (
 """literature.csv: like :data:`TABLE_COLUMNS`, with the accuracy as a fraction (as in every report CSV), its std
 over seeds and the number of runs (this study's rows), and the variant of this study's rows."""
 STUDY_PROTOCOL_DETAILS: dict[str, str] = {
-    "literature": "train on training minus an artist-grouped part that chooses the checkpoint; test on development",
+    "literature": "train on training minus an artist-grouped part that chooses the {chosen}; test on development",
     "artist_filtered": "training and evaluation pooled, artist-disjoint folds (no artist in both training and "
     "test), each track tested once",
 }
 
 
-def _chosen(detail: str, baseline_system: bool) -> str:
-    """A protocol's description for a baseline system, which chooses hyperparameters where AST chooses a checkpoint."""
-    return detail.replace("the checkpoint", "the hyperparameters") if baseline_system else detail
+def _chosen(baseline_system: bool) -> str:
+    """What the selection tracks choose: a baseline system's hyperparameters, AST's checkpoint."""
+    return "hyperparameters" if baseline_system else "checkpoint"
 
 
 def reference_accuracy(literature: pd.DataFrame) -> float | None:
@@ -233,8 +233,7 @@ def study_rows(variants: pd.DataFrame, protocols: pd.DataFrame | None, replica: 
     official = variants[shown].sort_values("best", ascending=False, kind="stable")  # the best variant first
     rows = []
     for row in official.to_dict("records"):
-        chosen = "hyperparameters" if row["baseline_system"] else "checkpoint"
-        detail = f"train on training, {chosen} chosen on development, test on evaluation"
+        detail = f"train on training, {_chosen(row['baseline_system'])} chosen on development, test on evaluation"
         if row["best"]:
             title = METRIC_TITLES[metric]
             detail += f"; the best variant by development {title[:1].lower()}{title[1:]}"
@@ -266,7 +265,7 @@ def study_rows(variants: pd.DataFrame, protocols: pd.DataFrame | None, replica: 
                 row["accuracy_mean"],
                 row["accuracy_std"],
                 " + ".join(TEST_SPLITS[group]),
-                _chosen(STUDY_PROTOCOL_DETAILS[protocol], row["variant"] in baselines),
+                STUDY_PROTOCOL_DETAILS[protocol].format(chosen=_chosen(row["variant"] in baselines)),
                 "protocols.csv",
             )
         )
